@@ -1,0 +1,124 @@
+"""Memory pipeline throughput against the raw encoder, in one run.
+
+Prints JSON: end-to-end build throughput (signals/s) of the Ray Data pipeline and, on the
+same texts, the raw all-MiniLM-L6-v2 ``encode`` throughput in-process; their ratio is the
+figure. Also the peak resident memory of the driver plus all Ray processes during the build.
+
+    .venv/bin/python -m bench.pipeline --signals 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+
+import psutil
+
+
+def _tree_rss(root: psutil.Process) -> int:
+    """Resident bytes of the driver and every Ray process on this machine."""
+    total = root.memory_info().rss
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if proc.pid != root.pid and any("ray" in part for part in (proc.info["cmdline"] or [])[:2]):
+                total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
+class PeakMemory:
+    def __init__(self, interval: float = 0.25) -> None:
+        self.peak = 0
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss(me))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--signals", type=int, default=20_000)
+    parser.add_argument("--encoder-repeats", type=int, default=1, help="raw encoder runs; the median is used")
+    args = parser.parse_args()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+    import ray
+
+    from cluster.settings import load_settings
+    from memory import TenantStore, build, ingest_rows
+    from memory.embed import get_embedder
+    from memory.synthetic import generate
+
+    per_user = 200
+    data = generate(users=max(1, args.signals // per_user), sessions_per_user=20, turns_per_session=10, seed=1,
+                    malformed_rate=0.0)
+    rows = [r for r in data.signals][: args.signals]
+    texts = [str(r["text"]) for r in rows]
+    settings = load_settings(storage_root=tempfile.mkdtemp(prefix="engram-bench-"))
+
+    embedder = get_embedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
+    embedder.embed(texts[:64])  # warm-up
+    encode_runs = []
+    for _ in range(args.encoder_repeats):
+        started = time.perf_counter()
+        embedder.embed(texts)
+        encode_runs.append(time.perf_counter() - started)
+    encode_s = statistics.median(encode_runs)
+    del embedder
+
+    store = TenantStore(settings.storage_root, "bench")
+    started = time.perf_counter()
+    ingest = ingest_rows(store, rows, settings.ingest, origin="bench")
+    ingest_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    ray_init_s = time.perf_counter() - started
+    with PeakMemory() as peak:
+        started = time.perf_counter()
+        report = build("bench", settings)
+        build_s = time.perf_counter() - started
+    rerun = build("bench", settings)
+    ray.shutdown()
+
+    pipeline_rate = report.signals / build_s
+    encoder_rate = len(texts) / encode_s
+    print(json.dumps({
+        "signals": len(rows),
+        "users": report.users,
+        "cpus": os.cpu_count(),
+        "encoder_signals_per_s": round(encoder_rate, 1),
+        "pipeline_signals_per_s": round(pipeline_rate, 1),
+        "ratio_pipeline_to_encoder": round(pipeline_rate / encoder_rate, 3),
+        "encode_s": round(encode_s, 2),
+        "build_s": round(build_s, 2),
+        "ingest_signals_per_s": round(ingest.accepted / ingest_s, 1),
+        "ray_init_s": round(ray_init_s, 2),
+        "memories_written": report.memories_written,
+        "by_kind": report.by_kind,
+        "peak_rss_mb_during_build": round(peak.peak / 2**20),
+        "rerun_signals": rerun.signals,
+    }))
+
+
+if __name__ == "__main__":
+    main()

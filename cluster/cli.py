@@ -1,0 +1,174 @@
+"""The ``engram`` command line: a thin client over the same Python API users call."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cluster.errors import EngramError
+from cluster.settings import Settings, load_settings
+
+app = typer.Typer(help="Engram: per-user memory and per-tenant models for LLM assistants.", no_args_is_help=True)
+memories_app = typer.Typer(help="Read a tenant's memories.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Read a tenant's quarantined signals.", no_args_is_help=True)
+app.add_typer(memories_app, name="memories")
+app.add_typer(quarantine_app, name="quarantine")
+console = Console()
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
+Tenant = Annotated[str, typer.Argument(help="Tenant id.")]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except EngramError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+
+
+def _store(config: Path | None, tenant: str) -> tuple[Settings, Any]:
+    from memory import TenantStore
+
+    settings = _settings(config)
+    try:
+        return settings, TenantStore(settings.storage_root, tenant)
+    except EngramError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+
+
+@app.command()
+def ingest(
+    tenant: Tenant,
+    files: Annotated[list[Path], typer.Argument(help="JSONL or Parquet files of signals.")],
+    config: ConfigOption = None,
+) -> None:
+    """Store signals from files; invalid rows go to quarantine."""
+    from memory import ingest_file
+
+    settings, store = _store(config, tenant)
+    table = Table("file", "rows", "accepted", "duplicates", "quarantined")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("ingesting", total=len(files))
+        for path in files:
+            try:
+                report = ingest_file(store, path, settings.ingest)
+            except EngramError as e:
+                console.print(f"[red]error:[/red] {e}")
+                raise typer.Exit(2) from e
+            table.add_row(path.name, *(str(v) for v in (report.rows, report.accepted, report.duplicates,
+                                                        report.quarantined)))
+            bar.advance(task)
+    console.print(table)
+
+
+@app.command()
+def build(tenant: Tenant, config: ConfigOption = None) -> None:
+    """Run the memory pipeline over the tenant's unprocessed signals."""
+    from memory import build as run_build
+
+    settings, _ = _store(config, tenant)
+    with console.status("building memories (Ray Data)"):
+        report = run_build(tenant, settings)
+    console.print_json(json.dumps(report.__dict__))
+
+
+@app.command()
+def search(
+    tenant: Tenant,
+    user: Annotated[str, typer.Argument(help="User id.")],
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: int = 5,
+    mode: Annotated[str, typer.Option(help="vector or keyword")] = "vector",
+    config: ConfigOption = None,
+) -> None:
+    """Search one user's current memories."""
+    from memory import search as run_search
+
+    if mode not in ("vector", "keyword"):
+        console.print("[red]error:[/red] --mode must be vector or keyword")
+        raise typer.Exit(2)
+    settings, store = _store(config, tenant)
+    rows = run_search(store, user, query, k=k, mode=mode, embedder=settings.embedding.model)  # type: ignore[arg-type]
+    table = Table("score", "kind", "text", "sources")
+    for row in rows:
+        table.add_row(f"{row['score']:.3f}", row["kind"], row["text"], ", ".join(row["sources"][:3]))
+    console.print(table)
+
+
+@memories_app.command("list")
+def memories_list(
+    tenant: Tenant,
+    user: Annotated[str | None, typer.Option(help="Only this user.")] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="Only these kinds.")] = None,
+    current: Annotated[bool, typer.Option(help="Only memories valid now.")] = False,
+    limit: int = 50,
+    offset: int = 0,
+    config: ConfigOption = None,
+) -> None:
+    """List memories, a page at a time."""
+    from memory import list_memories
+
+    _, store = _store(config, tenant)
+    console.print(memory_table(list_memories(store, user, kinds=kind, current_only=current, limit=limit,
+                                             offset=offset)))
+
+
+@memories_app.command("show")
+def memories_show(tenant: Tenant, memory_id: str, config: ConfigOption = None) -> None:
+    """Show one memory with its provenance."""
+    from memory import get_memory
+
+    _, store = _store(config, tenant)
+    row = get_memory(store, memory_id)
+    if row is None:
+        console.print(f"[red]error:[/red] no memory {memory_id!r}")
+        raise typer.Exit(1)
+    console.print_json(json.dumps(row, default=str))
+
+
+@quarantine_app.command("list")
+def quarantine_list(tenant: Tenant, limit: int = 50, config: ConfigOption = None) -> None:
+    """Rows that were not accepted, with the reason."""
+    from memory import list_quarantine
+
+    _, store = _store(config, tenant)
+    table = Table("origin", "line", "field", "reason", "row")
+    for row in list_quarantine(store, limit=limit):
+        table.add_row(row["origin"] or "", str(row["line"] or ""), row["field"] or "", row["reason"],
+                      row["row"][:80])
+    console.print(table)
+
+
+@app.command()
+def demo(
+    users: int = 4,
+    sessions: int = 5,
+    config: ConfigOption = None,
+) -> None:
+    """Generate signals for a few users, ingest, build, and show their memories and profiles."""
+    from cluster.demo import run_demo
+
+    run_demo(_settings(config), users=users, sessions=sessions, console=console)
+
+
+def memory_table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
+    table = Table("kind", "text", "slot", "support", "valid", "sources", title=title, show_lines=False)
+    for row in rows:
+        valid = f"{row['valid_from']:%Y-%m-%d}→{row['valid_to']:%Y-%m-%d}" if row["valid_to"] else (
+            f"{row['valid_from']:%Y-%m-%d}→now"
+        )
+        table.add_row(row["kind"], row["text"][:90], row["slot"] or "", str(row["support"]), valid,
+                      ", ".join(row["sources"][:2]) + ("…" if len(row["sources"]) > 2 else ""))
+    return table
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,21 @@
+"""Every environment variable Engram reads, typed and defaulted. No other module reads os.environ."""
+
+from __future__ import annotations
+
+import os
+
+# Path of a YAML settings file. Unset: built-in defaults (embedded local mode).
+ENGRAM_CONFIG: str | None = os.environ.get("ENGRAM_CONFIG") or None
+
+# Storage root (local folder or object-store URI); overrides `storage_root` in the YAML file.
+ENGRAM_STORAGE_ROOT: str | None = os.environ.get("ENGRAM_STORAGE_ROOT") or None
+
+# Address of a running Ray cluster ("auto", "ray://host:10001"); overrides `ray.address`.
+ENGRAM_RAY_ADDRESS: str | None = os.environ.get("ENGRAM_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
+
+# Logical CPUs to declare when Engram starts a local Ray; overrides `ray.num_cpus`.
+ENGRAM_RAY_NUM_CPUS: int | None = int(os.environ["ENGRAM_RAY_NUM_CPUS"]) if os.environ.get("ENGRAM_RAY_NUM_CPUS") else None
+
+# Log level of Engram's own loggers.
+ENGRAM_LOG_LEVEL: str = os.environ.get("ENGRAM_LOG_LEVEL", "INFO")
+

@@ -1,0 +1,132 @@
+"""One strict, typed settings model for the whole platform.
+
+Loaded from a YAML file (``ENGRAM_CONFIG`` or an explicit path) with a few environment
+overrides declared in ``cluster.envs``. Unknown keys are errors that name the field.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cluster import envs
+from cluster.errors import ConfigError
+
+PiiKind = Literal["card", "email", "phone"]
+MemoryKind = Literal["episode", "fact", "preference", "summary"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RaySettings(StrictModel):
+    address: str | None = Field(None, description="Ray cluster to join; None starts a local Ray.")
+    num_cpus: int | None = Field(None, ge=1, description="Logical CPUs of a local Ray; None uses the machine's.")
+    namespace: str = Field("engram", description="Ray namespace of Engram's named actors and jobs.")
+
+
+class EmbeddingSettings(StrictModel):
+    model: str = Field("all-minilm-l6-v2", description="Embedder registry name.")
+    batch_size: int = Field(128, ge=1, le=4096, description="Sentences per encoder forward pass.")
+    num_actors: int = Field(1, ge=1, description="Embedding actors in the Ray Data actor pool.")
+    threads: int | None = Field(
+        None, ge=1, description="Torch threads per embedding actor on CPU; None uses all cores of the node."
+    )
+    gpu_fraction: float = Field(
+        0.25, gt=0, le=1, description="GPU share each embedding actor asks for when the cluster has GPUs."
+    )
+
+
+class IngestSettings(StrictModel):
+    max_text_chars: int = Field(20_000, ge=1, description="Signals with longer text are quarantined.")
+    max_metadata_bytes: int = Field(16_384, ge=2, description="Signals with larger JSON metadata are quarantined.")
+    max_id_chars: int = Field(128, ge=8, le=512, description="Longest signal_id/session_id accepted.")
+
+
+class PipelineSettings(StrictModel):
+    extractor: str = Field("rules", description="Extractor registry name used by the extract stage.")
+    batch_rows: int = Field(1024, ge=16, description="Rows per Ray Data batch in the map stages.")
+    max_signals_per_run: int = Field(
+        50_000, ge=1, description="Unprocessed signals taken per pipeline pass; a build loops until none are left."
+    )
+    max_memory_chars: int = Field(2_000, ge=64, description="Memory text is cut to this length (on a word).")
+    near_duplicate_threshold: float = Field(
+        0.95, gt=0, le=1, description="Cosine similarity at which two memories of a user merge."
+    )
+    episode_window_days: int = Field(
+        30, ge=0, description="Existing episodes this recent are candidates for near-duplicate merging."
+    )
+    ttl_days: dict[MemoryKind, int] = Field(
+        default_factory=dict, description="Time to live per memory kind (sets expires_at); absent: no expiry."
+    )
+    profile_top_topics: int = Field(10, ge=1, le=100, description="Topics kept in a user profile.")
+
+
+class PiiSettings(StrictModel):
+    redact: list[PiiKind] = Field(
+        default_factory=lambda: ["card", "email", "phone"], description="PII kinds redacted by default."
+    )
+    tenants: dict[str, list[PiiKind]] = Field(
+        default_factory=dict, description="Per-tenant redaction policy, replacing the default for that tenant."
+    )
+
+    def policy_for(self, tenant_id: str) -> list[PiiKind]:
+        return self.tenants.get(tenant_id, self.redact)
+
+
+class Settings(StrictModel):
+    storage_root: str = Field(
+        ".engram", description="Root of all tenant data: a local folder or an object-store URI."
+    )
+    ray: RaySettings = Field(default_factory=RaySettings, description="Ray cluster connection.")
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding stage.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Signal validation limits.")
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings, description="Memory pipeline.")
+    pii: PiiSettings = Field(default_factory=PiiSettings, description="PII redaction policy.")
+
+    @model_validator(mode="after")
+    def _check_tenant_ids(self) -> Settings:
+        from cluster.paths import validate_tenant_id
+
+        for tenant in self.pii.tenants:
+            validate_tenant_id(tenant)
+        return self
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from a YAML file (``path`` or ``ENGRAM_CONFIG``), then environment, then ``overrides``."""
+    source = path or envs.ENGRAM_CONFIG
+    data: dict[str, Any] = {}
+    if source:
+        try:
+            loaded = yaml.safe_load(Path(source).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"cannot read settings file {source}: {e}", param="ENGRAM_CONFIG") from e
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"settings file {source} must hold a mapping", param="ENGRAM_CONFIG")
+        data = loaded
+    if envs.ENGRAM_STORAGE_ROOT:
+        data["storage_root"] = envs.ENGRAM_STORAGE_ROOT
+    ray_env = {
+        k: v for k, v in {"address": envs.ENGRAM_RAY_ADDRESS, "num_cpus": envs.ENGRAM_RAY_NUM_CPUS}.items() if v
+    }
+    if ray_env:
+        data["ray"] = {**data.get("ray", {}), **ray_env}
+    data.update(overrides)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting {field}: {first['msg']}", param=field) from e
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (loaded once from the environment)."""
+    return load_settings()

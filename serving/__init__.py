@@ -1,0 +1,1 @@
+"""Ray Serve applications (gateway, retrieval, vLLM): not built yet."""

@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import pytest
+
+from cluster.errors import ConfigError, InvalidIdError, UnknownComponentError
+from cluster.paths import tenant_path, validate_tenant_id, validate_user_id
+from cluster.registry import Registry
+from cluster.settings import load_settings
+
+
+def test_yaml_settings_load_and_unknown_keys_fail(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("storage_root: /data/engram\npipeline:\n  batch_rows: 64\npii:\n  tenants:\n    acme: [email]\n")
+    s = load_settings(good)
+    assert s.storage_root == "/data/engram"
+    assert s.pipeline.batch_rows == 64
+    assert s.pii.policy_for("acme") == ["email"]
+    assert s.pii.policy_for("other") == ["card", "email", "phone"]
+
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("pipeline:\n  batch_row: 64\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(typo)
+    assert e.value.param == "pipeline.batch_row"
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pii:\n  redact: [ssn]\n")
+    with pytest.raises(ConfigError, match=r"pii\.redact"):
+        load_settings(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "..", "../x", "a/b", "A", "x" * 64, "a\x00", "-a", "a b", None, 3])
+def test_tenant_ids_that_could_escape_are_refused(bad: object) -> None:
+    with pytest.raises(InvalidIdError):
+        validate_tenant_id(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "../u", "u/1", "u'1", "u 1", ".u", "x" * 129, None])
+def test_bad_user_ids_are_refused(bad: object) -> None:
+    with pytest.raises(InvalidIdError):
+        validate_user_id(bad)
+
+
+def test_tenant_path_stays_inside_the_tenant_folder() -> None:
+    assert tenant_path("/r", "acme", "lance") == "/r/tenants/acme/lance"
+    assert tenant_path("s3://b/p/", "acme", "adapters", "m1", "v2") == "s3://b/p/tenants/acme/adapters/m1/v2"
+    for part in ("..", "../other", "a/b", "/etc"):
+        with pytest.raises(InvalidIdError):
+            tenant_path("/r", "acme", "files", part)
+
+
+def test_errors_pickle_with_their_fields() -> None:
+    import pickle
+
+    e = pickle.loads(pickle.dumps(InvalidIdError("bad id", param="tenant_id", value="x")))
+    assert isinstance(e, InvalidIdError) and e.param == "tenant_id" and e.context == {"value": "x"}
+
+
+def test_registry_names_valid_choices() -> None:
+    reg: Registry[int] = Registry("widget")
+    reg.register("one")(lambda: 1)
+    assert reg.create("one") == 1
+    with pytest.raises(UnknownComponentError, match="valid names: one"):
+        reg.create("two")
