@@ -1,0 +1,88 @@
+"""Arrow schemas of the per-tenant tables: signals, quarantine, memories, profiles."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pyarrow as pa
+
+SOURCES: Final = ("chat", "email", "document", "calendar", "event", "feedback")
+ROLES: Final = ("user", "assistant", "system")
+KINDS: Final = ("episode", "fact", "preference", "summary")
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+SIGNALS = pa.schema(
+    [
+        pa.field("signal_id", pa.string(), nullable=False),
+        pa.field("tenant_id", pa.string(), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("role", pa.string()),
+        pa.field("session_id", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("occurred_at", TIMESTAMP, nullable=False),
+        pa.field("metadata", pa.string()),  # a JSON object
+        pa.field("received_at", TIMESTAMP, nullable=False),
+        pa.field("processed_at", TIMESTAMP),  # set once the memory pipeline has taken the signal in
+    ]
+)
+
+QUARANTINE = pa.schema(
+    [
+        pa.field("quarantine_id", pa.string(), nullable=False),
+        pa.field("tenant_id", pa.string(), nullable=False),
+        pa.field("row", pa.string(), nullable=False),  # the offending row as JSON (or the raw line)
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("field", pa.string()),
+        pa.field("origin", pa.string()),  # file name or "api"
+        pa.field("line", pa.int64()),
+        pa.field("received_at", TIMESTAMP, nullable=False),
+    ]
+)
+
+
+def memories_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("memory_id", pa.string(), nullable=False),
+            pa.field("tenant_id", pa.string(), nullable=False),
+            pa.field("user_id", pa.string(), nullable=False),
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+            pa.field("importance", pa.float32(), nullable=False),
+            pa.field("confidence", pa.float32(), nullable=False),
+            pa.field("support", pa.int32(), nullable=False),
+            pa.field("sources", pa.list_(pa.string()), nullable=False),
+            pa.field("slot", pa.string()),
+            pa.field("value", pa.string()),
+            pa.field("session_id", pa.string()),
+            pa.field("channel", pa.string()),  # the signal source it came from: chat, email, ...
+            pa.field("role", pa.string()),  # who said it, for chat
+            pa.field("context", pa.string()),  # who, when, where, neighbouring turns
+            pa.field("keyphrases", pa.list_(pa.string())),
+            pa.field("event_at", TIMESTAMP),  # the time a resolved date in the text points at
+            pa.field("valid_from", TIMESTAMP, nullable=False),
+            pa.field("valid_to", TIMESTAMP),
+            pa.field("created_at", TIMESTAMP, nullable=False),
+            pa.field("updated_at", TIMESTAMP, nullable=False),
+            pa.field("expires_at", TIMESTAMP),
+        ]
+    )
+
+
+PROFILES = pa.schema(
+    [
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("tenant_id", pa.string(), nullable=False),
+        pa.field("signals", pa.int64(), nullable=False),
+        pa.field("sessions", pa.int64(), nullable=False),
+        pa.field("by_source", pa.map_(pa.string(), pa.int64()), nullable=False),
+        pa.field("top_topics", pa.list_(pa.string()), nullable=False),
+        pa.field("current_facts", pa.map_(pa.string(), pa.string()), nullable=False),
+        pa.field("first_active", TIMESTAMP, nullable=False),
+        pa.field("last_active", TIMESTAMP, nullable=False),
+        pa.field("updated_at", TIMESTAMP, nullable=False),
+    ]
+)

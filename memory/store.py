@@ -1,0 +1,97 @@
+"""The LanceDB store of one tenant: signals, quarantine, memories and profiles tables.
+
+Every table lives under ``tenants/<tenant>/lance/`` of the storage root, reached only
+through ``cluster.paths``; filters are built with ``quote`` from validated values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import lancedb
+import pyarrow as pa
+from lancedb.index import FTS, Bitmap, BTree
+from lancedb.table import Table
+
+from cluster.paths import tenant_path, validate_tenant_id
+from memory import schemas
+
+# Scalar and full-text indexes per table: column -> index config.
+_INDEXES: dict[str, dict[str, Any]] = {
+    "signals": {"signal_id": BTree(), "user_id": BTree()},
+    "quarantine": {"quarantine_id": BTree()},
+    "memories": {
+        "memory_id": BTree(),
+        "user_id": BTree(),
+        "kind": Bitmap(),
+        "text": FTS(with_position=False),
+    },
+    "profiles": {"user_id": BTree()},
+}
+
+
+def quote(value: str) -> str:
+    """A SQL string literal for a LanceDB filter."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def in_list(column: str, values: Iterable[str]) -> str:
+    """``column IN ('a', 'b')``; ``FALSE`` for no values."""
+    items = ", ".join(quote(v) for v in values)
+    return f"{column} IN ({items})" if items else "FALSE"
+
+
+class TenantStore:
+    """Opens (and creates on first use) one tenant's tables."""
+
+    def __init__(self, storage_root: str, tenant_id: str) -> None:
+        self.tenant_id = validate_tenant_id(tenant_id)
+        self.uri = tenant_path(storage_root, tenant_id, "lance")
+        self.db = lancedb.connect(self.uri)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        root = self.uri.rsplit("/tenants/", 1)[0]
+        return (TenantStore, (root, self.tenant_id))
+
+    def _table(self, name: str, schema: pa.Schema) -> Table:
+        if name in self.db.list_tables().tables:
+            return self.db.open_table(name)
+        return self.db.create_table(name, schema=schema, exist_ok=True)
+
+    def signals(self) -> Table:
+        return self._table("signals", schemas.SIGNALS)
+
+    def quarantine(self) -> Table:
+        return self._table("quarantine", schemas.QUARANTINE)
+
+    def memories(self, dim: int = 384) -> Table:
+        """The memories table; ``dim`` (the embedder's) is used only when creating it."""
+        return self._table("memories", schemas.memories_schema(dim))
+
+    def profiles(self) -> Table:
+        return self._table("profiles", schemas.PROFILES)
+
+    def has(self, name: str) -> bool:
+        return name in self.db.list_tables().tables
+
+    def upsert(self, name: str, table: Table, rows: pa.Table, key: str, *, update: bool) -> int:
+        """merge_insert ``rows`` on ``key``; returns rows inserted. Keeps indexes current."""
+        if rows.num_rows == 0:
+            return 0
+        merge = table.merge_insert(key)
+        if update:
+            merge = merge.when_matched_update_all()
+        result = merge.when_not_matched_insert_all().execute(rows)
+        self.refresh_indexes(name, table)
+        return int(result.num_inserted_rows)
+
+    def refresh_indexes(self, name: str, table: Table) -> None:
+        """Create missing indexes, fold new rows into existing ones, compact small files."""
+        existing = {tuple(ix.columns) for ix in table.list_indices()}
+        missing = {c: cfg for c, cfg in _INDEXES[name].items() if (c,) not in existing}
+        for column, config in missing.items():
+            table.create_index(column, config=config, replace=True)
+        if len(missing) < len(_INDEXES[name]):
+            table.optimize(cleanup_older_than=timedelta(days=7))
