@@ -62,15 +62,20 @@ def main() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
     import ray
+    from memory.synthetic import generate
 
     from cluster.settings import load_settings
     from memory import TenantStore, build, ingest_rows
     from memory.embed import get_embedder
-    from memory.synthetic import generate
 
     per_user = 200
-    data = generate(users=max(1, args.signals // per_user), sessions_per_user=20, turns_per_session=10, seed=1,
-                    malformed_rate=0.0)
+    data = generate(
+        users=max(1, args.signals // per_user),
+        sessions_per_user=20,
+        turns_per_session=10,
+        seed=1,
+        malformed_rate=0.0,
+    )
     rows = [r for r in data.signals][: args.signals]
     texts = [str(r["text"]) for r in rows]
     settings = load_settings(storage_root=tempfile.mkdtemp(prefix="engram-bench-"))
@@ -102,22 +107,26 @@ def main() -> None:
 
     pipeline_rate = report.signals / build_s
     encoder_rate = len(texts) / encode_s
-    print(json.dumps({
-        "signals": len(rows),
-        "users": report.users,
-        "cpus": os.cpu_count(),
-        "encoder_signals_per_s": round(encoder_rate, 1),
-        "pipeline_signals_per_s": round(pipeline_rate, 1),
-        "ratio_pipeline_to_encoder": round(pipeline_rate / encoder_rate, 3),
-        "encode_s": round(encode_s, 2),
-        "build_s": round(build_s, 2),
-        "ingest_signals_per_s": round(ingest.accepted / ingest_s, 1),
-        "ray_init_s": round(ray_init_s, 2),
-        "memories_written": report.memories_written,
-        "by_kind": report.by_kind,
-        "peak_rss_mb_during_build": round(peak.peak / 2**20),
-        "rerun_signals": rerun.signals,
-    }))
+    print(
+        json.dumps(
+            {
+                "signals": len(rows),
+                "users": report.users,
+                "cpus": os.cpu_count(),
+                "encoder_signals_per_s": round(encoder_rate, 1),
+                "pipeline_signals_per_s": round(pipeline_rate, 1),
+                "ratio_pipeline_to_encoder": round(pipeline_rate / encoder_rate, 3),
+                "encode_s": round(encode_s, 2),
+                "build_s": round(build_s, 2),
+                "ingest_signals_per_s": round(ingest.accepted / ingest_s, 1),
+                "ray_init_s": round(ray_init_s, 2),
+                "memories_written": report.memories_written,
+                "by_kind": report.by_kind,
+                "peak_rss_mb_during_build": round(peak.peak / 2**20),
+                "rerun_signals": rerun.signals,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ from rich.table import Table
 from cluster.errors import EngramError
 from cluster.settings import Settings, load_settings
 
-app = typer.Typer(help="Engram: per-user memory and per-tenant models for LLM assistants.", no_args_is_help=True)
+app = typer.Typer(
+    help="Engram: per-user memory and per-tenant models for LLM assistants.", no_args_is_help=True
+)
 memories_app = typer.Typer(help="Read a tenant's memories.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Read a tenant's quarantined signals.", no_args_is_help=True)
 app.add_typer(memories_app, name="memories")
@@ -63,8 +65,10 @@ def ingest(
             except EngramError as e:
                 console.print(f"[red]error:[/red] {e}")
                 raise typer.Exit(2) from e
-            table.add_row(path.name, *(str(v) for v in (report.rows, report.accepted, report.duplicates,
-                                                        report.quarantined)))
+            table.add_row(
+                path.name,
+                *(str(v) for v in (report.rows, report.accepted, report.duplicates, report.quarantined)),
+            )
             bar.advance(task)
     console.print(table)
 
@@ -117,8 +121,9 @@ def memories_list(
     from memory import list_memories
 
     _, store = _store(config, tenant)
-    console.print(memory_table(list_memories(store, user, kinds=kind, current_only=current, limit=limit,
-                                             offset=offset)))
+    console.print(
+        memory_table(list_memories(store, user, kinds=kind, current_only=current, limit=limit, offset=offset))
+    )
 
 
 @memories_app.command("show")
@@ -142,8 +147,9 @@ def quarantine_list(tenant: Tenant, limit: int = 50, config: ConfigOption = None
     _, store = _store(config, tenant)
     table = Table("origin", "line", "field", "reason", "row")
     for row in list_quarantine(store, limit=limit):
-        table.add_row(row["origin"] or "", str(row["line"] or ""), row["field"] or "", row["reason"],
-                      row["row"][:80])
+        table.add_row(
+            row["origin"] or "", str(row["line"] or ""), row["field"] or "", row["reason"], row["row"][:80]
+        )
     console.print(table)
 
 
@@ -162,11 +168,19 @@ def demo(
 def memory_table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
     table = Table("kind", "text", "slot", "support", "valid", "sources", title=title, show_lines=False)
     for row in rows:
-        valid = f"{row['valid_from']:%Y-%m-%d}→{row['valid_to']:%Y-%m-%d}" if row["valid_to"] else (
-            f"{row['valid_from']:%Y-%m-%d}→now"
+        valid = (
+            f"{row['valid_from']:%Y-%m-%d}→{row['valid_to']:%Y-%m-%d}"
+            if row["valid_to"]
+            else (f"{row['valid_from']:%Y-%m-%d}→now")
         )
-        table.add_row(row["kind"], row["text"][:90], row["slot"] or "", str(row["support"]), valid,
-                      ", ".join(row["sources"][:2]) + ("…" if len(row["sources"]) > 2 else ""))
+        table.add_row(
+            row["kind"],
+            row["text"][:90],
+            row["slot"] or "",
+            str(row["support"]),
+            valid,
+            ", ".join(row["sources"][:2]) + ("…" if len(row["sources"]) > 2 else ""),
+        )
     return table
 
 

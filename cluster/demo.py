@@ -11,9 +11,10 @@ DEMO_TENANT = "demo"
 
 
 def run_demo(settings: Settings, *, users: int, sessions: int, console: Console) -> None:
+    from memory.synthetic import generate
+
     from cluster.cli import memory_table
     from memory import TenantStore, build, ingest_rows, list_memories
-    from memory.synthetic import generate
 
     data = generate(users=users, sessions_per_user=sessions, turns_per_session=8, seed=7)
     store = TenantStore(settings.storage_root, DEMO_TENANT)
@@ -31,15 +32,29 @@ def run_demo(settings: Settings, *, users: int, sessions: int, console: Console)
         f"built {built.memories_written} memories ({built.by_kind}) from {built.signals} signals "
         f"of {built.users} users in {built.seconds:.1f} s"
     )
-    for user in sorted({str(s["user_id"]) for s in data.signals if isinstance(s.get("user_id"), str)})[:users]:
+    for user in sorted({str(s["user_id"]) for s in data.signals if isinstance(s.get("user_id"), str)})[
+        :users
+    ]:
         rows = list_memories(store, user, kinds=["fact", "preference"], limit=30)
-        console.print(memory_table(rows, title=f"{user}: facts and preferences (superseded ones keep valid_to)"))
+        console.print(
+            memory_table(rows, title=f"{user}: facts and preferences (superseded ones keep valid_to)")
+        )
     profiles = store.profiles().search().limit(None).to_arrow().to_pylist()
-    table = Table("user", "signals", "sessions", "by source", "top topics", "current facts", "last active",
-                  title="profiles")
+    table = Table(
+        "user",
+        "signals",
+        "sessions",
+        "by source",
+        "top topics",
+        "current facts",
+        "last active",
+        title="profiles",
+    )
     for p in sorted(profiles, key=lambda p: p["user_id"]):
         table.add_row(
-            p["user_id"], str(p["signals"]), str(p["sessions"]),
+            p["user_id"],
+            str(p["signals"]),
+            str(p["sessions"]),
             ", ".join(f"{k}={v}" for k, v in p["by_source"]),
             ", ".join(p["top_topics"][:5]),
             "; ".join(f"{k}={v}" for k, v in p["current_facts"])[:120],

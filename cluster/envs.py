@@ -14,8 +14,9 @@ ENGRAM_STORAGE_ROOT: str | None = os.environ.get("ENGRAM_STORAGE_ROOT") or None
 ENGRAM_RAY_ADDRESS: str | None = os.environ.get("ENGRAM_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
 
 # Logical CPUs to declare when Engram starts a local Ray; overrides `ray.num_cpus`.
-ENGRAM_RAY_NUM_CPUS: int | None = int(os.environ["ENGRAM_RAY_NUM_CPUS"]) if os.environ.get("ENGRAM_RAY_NUM_CPUS") else None
+ENGRAM_RAY_NUM_CPUS: int | None = (
+    int(os.environ["ENGRAM_RAY_NUM_CPUS"]) if os.environ.get("ENGRAM_RAY_NUM_CPUS") else None
+)
 
 # Log level of Engram's own loggers.
 ENGRAM_LOG_LEVEL: str = os.environ.get("ENGRAM_LOG_LEVEL", "INFO")
-

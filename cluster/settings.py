@@ -26,7 +26,9 @@ class StrictModel(BaseModel):
 
 class RaySettings(StrictModel):
     address: str | None = Field(None, description="Ray cluster to join; None starts a local Ray.")
-    num_cpus: int | None = Field(None, ge=1, description="Logical CPUs of a local Ray; None uses the machine's.")
+    num_cpus: int | None = Field(
+        None, ge=1, description="Logical CPUs of a local Ray; None uses the machine's."
+    )
     namespace: str = Field("engram", description="Ray namespace of Engram's named actors and jobs.")
 
 
@@ -44,7 +46,9 @@ class EmbeddingSettings(StrictModel):
 
 class IngestSettings(StrictModel):
     max_text_chars: int = Field(20_000, ge=1, description="Signals with longer text are quarantined.")
-    max_metadata_bytes: int = Field(16_384, ge=2, description="Signals with larger JSON metadata are quarantined.")
+    max_metadata_bytes: int = Field(
+        16_384, ge=2, description="Signals with larger JSON metadata are quarantined."
+    )
     max_id_chars: int = Field(128, ge=8, le=512, description="Longest signal_id/session_id accepted.")
 
 
@@ -52,7 +56,9 @@ class PipelineSettings(StrictModel):
     extractor: str = Field("rules", description="Extractor registry name used by the extract stage.")
     batch_rows: int = Field(1024, ge=16, description="Rows per Ray Data batch in the map stages.")
     max_signals_per_run: int = Field(
-        50_000, ge=1, description="Unprocessed signals taken per pipeline pass; a build loops until none are left."
+        50_000,
+        ge=1,
+        description="Unprocessed signals taken per pipeline pass; a build loops until none are left.",
     )
     max_memory_chars: int = Field(2_000, ge=64, description="Memory text is cut to this length (on a word).")
     near_duplicate_threshold: float = Field(
@@ -72,7 +78,8 @@ class PiiSettings(StrictModel):
         default_factory=lambda: ["card", "email", "phone"], description="PII kinds redacted by default."
     )
     tenants: dict[str, list[PiiKind]] = Field(
-        default_factory=dict, description="Per-tenant redaction policy, replacing the default for that tenant."
+        default_factory=dict,
+        description="Per-tenant redaction policy, replacing the default for that tenant.",
     )
 
     def policy_for(self, tenant_id: str) -> list[PiiKind]:
@@ -113,7 +120,9 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     if envs.ENGRAM_STORAGE_ROOT:
         data["storage_root"] = envs.ENGRAM_STORAGE_ROOT
     ray_env = {
-        k: v for k, v in {"address": envs.ENGRAM_RAY_ADDRESS, "num_cpus": envs.ENGRAM_RAY_NUM_CPUS}.items() if v
+        k: v
+        for k, v in {"address": envs.ENGRAM_RAY_ADDRESS, "num_cpus": envs.ENGRAM_RAY_NUM_CPUS}.items()
+        if v
     }
     if ray_env:
         data["ray"] = {**data.get("ray", {}), **ray_env}

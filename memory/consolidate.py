@@ -123,8 +123,12 @@ def _neighbours(state: _State, ordered: list[Row]) -> dict[str, tuple[Row | None
     for row in state.rows.values():
         if row["kind"] == "episode" and row["session_id"]:
             sessions[row["session_id"]].append(
-                {"signal_id": row["sources"][0], "occurred_at": row["valid_from"], "text": row["text"],
-                 "role": row["role"]}
+                {
+                    "signal_id": row["sources"][0],
+                    "occurred_at": row["valid_from"],
+                    "text": row["text"],
+                    "role": row["role"],
+                }
             )
     for signal in ordered:
         if signal["session_id"]:
@@ -141,15 +145,21 @@ def _neighbours(state: _State, ordered: list[Row]) -> dict[str, tuple[Row | None
 
 
 def _episodes(state: _State, ordered: list[Row]) -> None:
+    if not ordered:
+        return
     neighbours = _neighbours(state, ordered)
     pool_ids = [m["memory_id"] for m in state.rows.values() if m["kind"] == "episode"]
-    pool = _matrix([state.rows[i]["vector"] for i in pool_ids])
+    dim = len(ordered[0]["vector"])
+    pool = np.zeros((len(pool_ids) + len(ordered), dim), dtype=np.float32)
+    for i, mid in enumerate(pool_ids):
+        pool[i] = state.rows[mid]["vector"]
     threshold = state.policy.near_duplicate_threshold
     for signal in ordered:
+        vector = np.asarray(signal["vector"], dtype=np.float32)
         key_id = memory_id(state.policy.tenant_id, signal["user_id"], "episode", signal["text_key"])
         target_id = key_id if key_id in state.rows else None
-        if target_id is None and len(pool_ids):
-            sims = pool @ np.asarray(signal["vector"], dtype=np.float32)
+        if target_id is None and pool_ids:
+            sims = pool[: len(pool_ids)] @ vector
             best = int(np.argmax(sims))
             if sims[best] >= threshold:
                 target_id = pool_ids[best]
@@ -158,19 +168,19 @@ def _episodes(state: _State, ordered: list[Row]) -> None:
             continue
         previous, following = neighbours.get(signal["signal_id"], (None, None))
         state.create(
-            signal, "episode", (signal["text_key"],),
+            signal,
+            "episode",
+            (signal["text_key"],),
             text=signal["text"],
             context=_context(signal, previous, following),
             importance=_EPISODE_IMPORTANCE.get(signal["role"], 0.5),
             confidence=1.0,
         )
+        pool[len(pool_ids)] = vector
         pool_ids.append(key_id)
-        pool = np.vstack([pool, np.asarray(signal["vector"], dtype=np.float32)[None, :]])
 
 
 def _matrix(vectors: list[Any]) -> np.ndarray:
-    if not vectors:
-        return np.zeros((0, 0), dtype=np.float32)
     return np.stack([np.asarray(v, dtype=np.float32) for v in vectors])
 
 
@@ -183,8 +193,11 @@ def _facts(state: _State, ordered: list[Row]) -> None:
                 key=lambda m: (m["valid_from"], m["memory_id"]),
             )
             covering = next(
-                (v for v in reversed(versions)
-                 if v["valid_from"] <= t and (v["valid_to"] is None or t < v["valid_to"])),
+                (
+                    v
+                    for v in reversed(versions)
+                    if v["valid_from"] <= t and (v["valid_to"] is None or t < v["valid_to"])
+                ),
                 None,
             )
             if covering is not None and covering["value"].casefold() == e["value"].casefold():
@@ -197,10 +210,16 @@ def _facts(state: _State, ordered: list[Row]) -> None:
                 later = [v["valid_from"] for v in versions if v["valid_from"] > t]
                 valid_to = min(later) if later else None
             state.create(
-                signal, e["kind"], (e["slot"], e["value"].casefold(), t.isoformat()),
-                text=e["text"], slot=e["slot"], value=e["value"], valid_to=valid_to,
+                signal,
+                e["kind"],
+                (e["slot"], e["value"].casefold(), t.isoformat()),
+                text=e["text"],
+                slot=e["slot"],
+                value=e["value"],
+                valid_to=valid_to,
                 context=f"stated via {signal['source']} at {t:%Y-%m-%d %H:%M} UTC: {signal['text'][:200]}",
-                importance=_FACT_IMPORTANCE[e["kind"]], confidence=e["confidence"],
+                importance=_FACT_IMPORTANCE[e["kind"]],
+                confidence=e["confidence"],
             )
 
 
@@ -216,7 +235,8 @@ def _summaries(state: _State, ordered: list[Row]) -> None:
         top = [p for p, _ in topics.most_common(5)]
         said = [m["text"][:120] for m in episodes if m["role"] in ("user", None)][:3]
         first = episodes[0]
-        text = f"{first['channel'].capitalize()} session on {first['valid_from']:%d %B %Y} ({len(sources)} messages)."
+        day = f"{first['valid_from']:%d %B %Y}"
+        text = f"{first['channel'].capitalize()} session on {day} ({len(sources)} messages)."
         if top:
             text += f" Topics: {', '.join(top)}."
         if said:
@@ -228,12 +248,22 @@ def _summaries(state: _State, ordered: list[Row]) -> None:
         if existing is not None and existing["sources"] == sources:
             continue
         state.create(
-            {**first, "signal_id": sources[0], "occurred_at": first["valid_from"], "event_at": None,
-             "source": first["channel"],
-             "keyphrases": top, "vector": (mean / norm).astype(np.float32)},
-            "summary", (session,),
-            text=text, sources=sources, support=len(sources),
+            {
+                **first,
+                "signal_id": sources[0],
+                "occurred_at": first["valid_from"],
+                "event_at": None,
+                "source": first["channel"],
+                "keyphrases": top,
+                "vector": (mean / norm).astype(np.float32),
+            },
+            "summary",
+            (session,),
+            text=text,
+            sources=sources,
+            support=len(sources),
             context=f"summary of session {session}",
-            importance=min(1.0, 0.4 + 0.1 * math.log2(len(sources))), confidence=0.8,
+            importance=min(1.0, 0.4 + 0.1 * math.log2(len(sources))),
+            confidence=0.8,
             created_at=existing["created_at"] if existing else state.policy.now,
         )

@@ -109,14 +109,17 @@ def _timestamp(value: Any) -> datetime:
     return ts
 
 
-def derive_signal_id(user_id: str, source: str, role: str | None, session_id: str | None, text: str,
-                     occurred_at: datetime) -> str:
+def derive_signal_id(
+    user_id: str, source: str, role: str | None, session_id: str | None, text: str, occurred_at: datetime
+) -> str:
     """The id of a signal sent without one: a hash of its content."""
     key = json.dumps([user_id, source, role, session_id, text, occurred_at.isoformat()], ensure_ascii=False)
     return "sig-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def validate_signal(raw: Any, tenant_id: str, limits: IngestSettings, received_at: datetime) -> dict[str, Any]:
+def validate_signal(
+    raw: Any, tenant_id: str, limits: IngestSettings, received_at: datetime
+) -> dict[str, Any]:
     """A storable signal row from ``raw``, or ``_Invalid`` naming the field at fault."""
     if not isinstance(raw, dict):
         raise _Invalid(None, f"a signal must be a JSON object, not {type(raw).__name__}")
@@ -177,8 +180,14 @@ def _as_json(raw: Any) -> str:
     return json.dumps(raw, ensure_ascii=False, default=str)[:100_000]
 
 
-def ingest_rows(store: TenantStore, rows: Iterable[Any], limits: IngestSettings, *, origin: str = "api",
-                first_index: int = 0) -> IngestReport:
+def ingest_rows(
+    store: TenantStore,
+    rows: Iterable[Any],
+    limits: IngestSettings,
+    *,
+    origin: str = "api",
+    first_index: int = 0,
+) -> IngestReport:
     """Validate and store ``rows`` (dicts as parsed from JSON), committing every chunk before returning."""
     report = IngestReport()
     chunk: list[tuple[int, Any]] = []
@@ -192,8 +201,9 @@ def ingest_rows(store: TenantStore, rows: Iterable[Any], limits: IngestSettings,
     return report
 
 
-def _ingest_chunk(store: TenantStore, chunk: list[tuple[int, Any]], limits: IngestSettings,
-                  origin: str) -> IngestReport:
+def _ingest_chunk(
+    store: TenantStore, chunk: list[tuple[int, Any]], limits: IngestSettings, origin: str
+) -> IngestReport:
     received_at = datetime.now(UTC)
     report = IngestReport(rows=len(chunk))
     valid: dict[str, dict[str, Any]] = {}
@@ -220,8 +230,9 @@ def _ingest_chunk(store: TenantStore, chunk: list[tuple[int, Any]], limits: Inge
     return report
 
 
-def _quarantine_row(tenant_id: str, raw: Any, error: _Invalid, origin: str, index: int,
-                    received_at: datetime) -> dict[str, Any]:
+def _quarantine_row(
+    tenant_id: str, raw: Any, error: _Invalid, origin: str, index: int, received_at: datetime
+) -> dict[str, Any]:
     row = _as_json(raw)
     key = hashlib.sha256(f"{origin}\0{index}\0{row}\0{error.reason}".encode()).hexdigest()[:32]
     return {

@@ -23,6 +23,7 @@ from cluster.runtime import embedding_actor_resources, ensure_ray
 from cluster.settings import Settings
 from memory import stages
 from memory.consolidate import Policy
+from memory.profiles import build_profiles
 from memory.store import TenantStore
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,15 @@ def _run_pass(store: TenantStore, pending: pa.Table, settings: Settings, report:
     blocks = [pending.slice(i, rows) for i in range(0, pending.num_rows, rows)]
     ds = ray.data.from_arrow(blocks)
     ds = ds.map_batches(
-        stages.normalize_batch, batch_format="pyarrow", batch_size=rows,
+        stages.normalize_batch,
+        batch_format="pyarrow",
+        batch_size=rows,
         fn_kwargs={"pii": settings.pii.policy_for(store.tenant_id), "max_chars": cfg.max_memory_chars},
     )
     ds = ds.map_batches(
-        stages.EmbedBatch, batch_format="pyarrow", batch_size=rows,
+        stages.EmbedBatch,
+        batch_format="pyarrow",
+        batch_size=rows,
         fn_constructor_kwargs={
             "model": settings.embedding.model,
             "batch_size": settings.embedding.batch_size,
@@ -84,46 +89,50 @@ def _run_pass(store: TenantStore, pending: pa.Table, settings: Settings, report:
         **embedding_actor_resources(settings.embedding),
     )
     ds = ds.map_batches(stages.annotate_batch, batch_format="pyarrow", batch_size=rows)
-    ds = ds.map_batches(stages.extract_batch, batch_format="pyarrow", batch_size=rows,
-                        fn_kwargs={"extractor": cfg.extractor})
+    ds = ds.map_batches(
+        stages.extract_batch, batch_format="pyarrow", batch_size=rows, fn_kwargs={"extractor": cfg.extractor}
+    )
     policy = Policy(store.tenant_id, now, cfg.near_duplicate_threshold, dict(cfg.ttl_days))
     users = pc.unique(pending["user_id"]).to_pylist()
     grouped = ds.groupby("user_id", num_partitions=max(1, min(len(users), 8))).map_groups(
-        stages.consolidate_group, batch_format="pyarrow",
+        stages.consolidate_group,
+        batch_format="pyarrow",
         fn_kwargs={"store": store, "policy": policy, "window_days": cfg.episode_window_days},
     )
+    t0 = time.perf_counter()
+    upsert_s = 0.0
     memories = None
     for batch in grouped.iter_batches(batch_format="pyarrow", batch_size=8192):
         if batch.num_rows == 0:
             continue
         memories = memories or store.memories(batch["vector"].type.list_size)
+        u0 = time.perf_counter()
         store.upsert("memories", memories, batch, "memory_id", update=True)
+        upsert_s += time.perf_counter() - u0
         report.memories_written += batch.num_rows
         for kind, count in zip(*_counts(batch["kind"]), strict=True):
             report.by_kind[kind] = report.by_kind.get(kind, 0) + count
-    _write_profiles(store, pending, settings, now)
+    t1 = time.perf_counter()
+    profiles = build_profiles(store, users, top_topics=cfg.profile_top_topics, now=now)
+    store.upsert("profiles", store.profiles(), profiles, "user_id", update=True)
+    t2 = time.perf_counter()
     processed = pending.set_column(
-        pending.schema.get_field_index("processed_at"), "processed_at",
+        pending.schema.get_field_index("processed_at"),
+        "processed_at",
         pa.array([now] * pending.num_rows, pending.schema.field("processed_at").type),
     )
     store.upsert("signals", store.signals(), processed, "signal_id", update=True)
     report.signals += pending.num_rows
+    log.info(
+        "pass: stream %.1fs (upsert %.1fs) profiles %.1fs mark %.1fs",
+        t1 - t0,
+        upsert_s,
+        t2 - t1,
+        time.perf_counter() - t2,
+    )
     report.users += len(users)
 
 
 def _counts(column: pa.ChunkedArray) -> tuple[list[str], list[int]]:
     counts = pc.value_counts(column).to_pylist()
     return [c["values"] for c in counts], [c["counts"] for c in counts]
-
-
-def _write_profiles(store: TenantStore, pending: pa.Table, settings: Settings, now: datetime) -> None:
-    """Rebuild the profiles of the users this pass touched."""
-    per_user = pending.group_by("user_id").aggregate([("signal_id", "list")])
-    per_user = per_user.rename_columns(["user_id", "signal_ids"])
-    chunks = [per_user.slice(i, 64) for i in range(0, per_user.num_rows, 64)]
-    ds = ray.data.from_arrow(chunks).map_batches(
-        stages.profile_batch, batch_format="pyarrow", batch_size=None,
-        fn_kwargs={"store": store, "top_topics": settings.pipeline.profile_top_topics, "now": now},
-    )
-    profiles = pa.concat_tables(list(ds.iter_batches(batch_format="pyarrow", batch_size=None)))
-    store.upsert("profiles", store.profiles(), profiles, "user_id", update=True)

@@ -12,8 +12,18 @@ from memory.store import TenantStore, in_list, quote
 
 Mode = Literal["vector", "keyword"]
 RESULT_COLUMNS = [
-    "memory_id", "user_id", "kind", "text", "slot", "value", "importance", "confidence", "support", "sources",
-    "valid_from", "valid_to",
+    "memory_id",
+    "user_id",
+    "kind",
+    "text",
+    "slot",
+    "value",
+    "importance",
+    "confidence",
+    "support",
+    "sources",
+    "valid_from",
+    "valid_to",
 ]
 
 
@@ -36,9 +46,17 @@ def memory_filter(user_id: str, kinds: list[str] | None = None, as_of: datetime 
     return " AND ".join(parts)
 
 
-def search(store: TenantStore, user_id: str, query: str, *, k: int = 10, mode: Mode = "vector",
-           kinds: list[str] | None = None, as_of: datetime | None = None,
-           embedder: str = "all-minilm-l6-v2") -> list[dict[str, Any]]:
+def search(
+    store: TenantStore,
+    user_id: str,
+    query: str,
+    *,
+    k: int = 10,
+    mode: Mode = "vector",
+    kinds: list[str] | None = None,
+    as_of: datetime | None = None,
+    embedder: str = "all-minilm-l6-v2",
+) -> list[dict[str, Any]]:
     """Top ``k`` memories of ``user_id`` for ``query``, each with its ``score`` and ``sources``."""
     if not store.has("memories"):
         return []
@@ -57,8 +75,15 @@ def search(store: TenantStore, user_id: str, query: str, *, k: int = 10, mode: M
     return rows
 
 
-def list_memories(store: TenantStore, user_id: str | None = None, *, kinds: list[str] | None = None,
-                  current_only: bool = False, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+def list_memories(
+    store: TenantStore,
+    user_id: str | None = None,
+    *,
+    kinds: list[str] | None = None,
+    current_only: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """Memories (without vectors) ordered by user and time, a page at a time."""
     if not store.has("memories"):
         return []

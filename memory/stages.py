@@ -7,7 +7,6 @@ module only moves columns between Arrow and Python.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -26,8 +25,13 @@ from memory.normalize import clean, text_key
 from memory.store import TenantStore, in_list, quote
 
 EXTRACTION = pa.struct(
-    [("kind", pa.string()), ("slot", pa.string()), ("value", pa.string()), ("text", pa.string()),
-     ("confidence", pa.float32())]
+    [
+        ("kind", pa.string()),
+        ("slot", pa.string()),
+        ("value", pa.string()),
+        ("text", pa.string()),
+        ("confidence", pa.float32()),
+    ]
 )
 
 
@@ -82,10 +86,12 @@ def extract_batch(batch: pa.Table, extractor: str) -> pa.Table:
     for text, role, source in zip(
         batch["text"].to_pylist(), batch["role"].to_pylist(), batch["source"].to_pylist(), strict=True
     ):
-        found.append([
-            {"kind": e.kind, "slot": e.slot, "value": e.value, "text": e.text, "confidence": e.confidence}
-            for e in ex.extract(text, role=role, source=source)
-        ])
+        found.append(
+            [
+                {"kind": e.kind, "slot": e.slot, "value": e.value, "text": e.text, "confidence": e.confidence}
+                for e in ex.extract(text, role=role, source=source)
+            ]
+        )
     return batch.append_column("extractions", pa.array(found, pa.list_(EXTRACTION)))
 
 
@@ -99,7 +105,9 @@ def vectors_of(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def rows_to_table(rows: list[dict[str, Any]], dim: int) -> pa.Table:
     """Memory rows (``vector`` as numpy) as a table in the memories schema."""
     schema = schemas.memories_schema(dim)
-    vectors = np.stack([np.asarray(r["vector"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, dim))
+    vectors = (
+        np.stack([np.asarray(r["vector"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, dim))
+    )
     rest = schema.remove(schema.get_field_index("vector"))
     table = pa.Table.from_pylist([{k: r.get(k) for k in rest.names} for r in rows], schema=rest)
     flat = pa.array(vectors.astype(np.float32).ravel(), pa.float32())
@@ -138,42 +146,3 @@ def consolidate_group(batch: pa.Table, store: TenantStore, policy: Policy, windo
     since = min(r["occurred_at"] for r in new) - timedelta(days=window_days)
     existing = existing_memories(store, user_id, sessions, since)
     return rows_to_table(consolidate_user(new, existing, policy), dim)
-
-
-def profile_batch(batch: pa.Table, store: TenantStore, top_topics: int, now: datetime) -> pa.Table:
-    """One profile row per user of the batch: activity, sources, topics and current facts.
-
-    ``batch`` has ``user_id`` and ``signal_ids`` (the signals of this pass, not yet marked processed).
-    """
-    signals, memories = store.signals(), store.memories()
-    rows = []
-    for user_id, pass_ids in zip(batch["user_id"].to_pylist(), batch["signal_ids"].to_pylist(), strict=True):
-        who = f"user_id = {quote(user_id)}"
-        seen = signals.search().where(
-            f"{who} AND (processed_at IS NOT NULL OR {in_list('signal_id', pass_ids)})"
-        ).select(["source", "session_id", "occurred_at"]).limit(None).to_arrow()
-        facts = memories.search().where(
-            f"{who} AND kind IN ('fact', 'preference') AND valid_to IS NULL"
-        ).select(["slot", "value"]).limit(None).to_arrow()
-        episodes = memories.search().where(f"{who} AND kind = 'episode'").select(
-            ["keyphrases", "support"]
-        ).limit(None).to_arrow()
-        topics: Counter[str] = Counter()
-        for phrases, support in zip(episodes["keyphrases"].to_pylist(), episodes["support"].to_pylist(),
-                                    strict=True):
-            for phrase in phrases or []:
-                topics[phrase] += support
-        times = seen["occurred_at"].to_pylist()
-        rows.append({
-            "user_id": user_id,
-            "tenant_id": store.tenant_id,
-            "signals": seen.num_rows,
-            "sessions": len({s for s in seen["session_id"].to_pylist() if s}),
-            "by_source": sorted(Counter(seen["source"].to_pylist()).items()),
-            "top_topics": [t for t, _ in topics.most_common(top_topics)],
-            "current_facts": sorted(zip(facts["slot"].to_pylist(), facts["value"].to_pylist(), strict=True)),
-            "first_active": min(times),
-            "last_active": max(times),
-            "updated_at": now,
-        })
-    return pa.Table.from_pylist(rows, schema=schemas.PROFILES)

@@ -10,7 +10,9 @@ from cluster.settings import load_settings
 
 def test_yaml_settings_load_and_unknown_keys_fail(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
-    good.write_text("storage_root: /data/engram\npipeline:\n  batch_rows: 64\npii:\n  tenants:\n    acme: [email]\n")
+    good.write_text(
+        "storage_root: /data/engram\npipeline:\n  batch_rows: 64\npii:\n  tenants:\n    acme: [email]\n"
+    )
     s = load_settings(good)
     assert s.storage_root == "/data/engram"
     assert s.pipeline.batch_rows == 64

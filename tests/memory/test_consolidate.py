@@ -18,13 +18,29 @@ def _vec(seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def _signal(i: int, text: str, days: int, *, extractions: list[dict[str, Any]] | None = None,
-            session: str | None = "s1", role: str | None = "user", vector: np.ndarray | None = None) -> dict:
+def _signal(
+    i: int,
+    text: str,
+    days: int,
+    *,
+    extractions: list[dict[str, Any]] | None = None,
+    session: str | None = "s1",
+    role: str | None = "user",
+    vector: np.ndarray | None = None,
+) -> dict:
     return {
-        "signal_id": f"sig{i}", "user_id": "u1", "source": "chat", "role": role, "session_id": session,
-        "text": text, "text_key": text.lower(), "occurred_at": T0 + timedelta(days=days),
-        "vector": _vec(i) if vector is None else vector, "keyphrases": [text.split()[-1].lower()],
-        "event_at": None, "extractions": extractions or [],
+        "signal_id": f"sig{i}",
+        "user_id": "u1",
+        "source": "chat",
+        "role": role,
+        "session_id": session,
+        "text": text,
+        "text_key": text.lower(),
+        "occurred_at": T0 + timedelta(days=days),
+        "vector": _vec(i) if vector is None else vector,
+        "keyphrases": [text.split()[-1].lower()],
+        "event_at": None,
+        "extractions": extractions or [],
     }
 
 
@@ -77,8 +93,14 @@ def test_near_duplicate_episodes_merge_and_distinct_ones_do_not() -> None:
     v = _vec(7)
     close = v + 0.01 * _vec(8)
     close /= np.linalg.norm(close)
-    _apply(stored, [_signal(1, "I love hiking", 0, vector=v), _signal(2, "I love hiking!!", 1, vector=close),
-                    _signal(3, "Totally unrelated", 2)])
+    _apply(
+        stored,
+        [
+            _signal(1, "I love hiking", 0, vector=v),
+            _signal(2, "I love hiking!!", 1, vector=close),
+            _signal(3, "Totally unrelated", 2),
+        ],
+    )
     episodes = [m for m in stored.values() if m["kind"] == "episode"]
     assert len(episodes) == 2
     merged = next(m for m in episodes if m["support"] == 2)

@@ -16,8 +16,13 @@ from memory.errors import IngestError
 
 def _signal(i: int, **over: object) -> dict[str, object]:
     row: dict[str, object] = {
-        "signal_id": f"s{i}", "user_id": "u1", "source": "chat", "role": "user", "session_id": "x",
-        "text": f"hello number {i}", "occurred_at": "2024-05-01T10:00:00Z",
+        "signal_id": f"s{i}",
+        "user_id": "u1",
+        "source": "chat",
+        "role": "user",
+        "session_id": "x",
+        "text": f"hello number {i}",
+        "occurred_at": "2024-05-01T10:00:00Z",
     }
     row.update(over)
     return row
@@ -77,7 +82,9 @@ def test_signal_id_is_derived_from_content(settings: Settings) -> None:
 def test_jsonl_and_parquet_files(settings: Settings, tmp_path: Path) -> None:
     store = TenantStore(settings.storage_root, "acme")
     jsonl = tmp_path / "signals.jsonl"
-    jsonl.write_text(json.dumps(_signal(1)) + "\n{broken json\n\n" + json.dumps(_signal(2, occurred_at=1714557600)) + "\n")
+    jsonl.write_text(
+        json.dumps(_signal(1)) + "\n{broken json\n\n" + json.dumps(_signal(2, occurred_at=1714557600)) + "\n"
+    )
     report = ingest_file(store, jsonl, settings.ingest)
     assert (report.rows, report.accepted, report.quarantined) == (3, 2, 1)
     assert list_quarantine(store)[0]["line"] == 2
