@@ -20,6 +20,9 @@ PiiKind = Literal["card", "email", "phone"]
 MemoryKind = Literal["episode", "fact", "preference", "summary"]
 
 
+DEFAULT_PII: tuple[PiiKind, ...] = ("card", "email", "phone")
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -75,7 +78,7 @@ class PipelineSettings(StrictModel):
 
 class PiiSettings(StrictModel):
     redact: list[PiiKind] = Field(
-        default_factory=lambda: ["card", "email", "phone"], description="PII kinds redacted by default."
+        default_factory=lambda: list(DEFAULT_PII), description="PII kinds redacted by default."
     )
     tenants: dict[str, list[PiiKind]] = Field(
         default_factory=dict,

@@ -14,10 +14,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
+from lancedb.table import Table
 
 from cluster.runtime import embedding_actor_resources, ensure_ray
 from cluster.settings import Settings
@@ -64,17 +67,21 @@ def build(tenant_id: str, settings: Settings) -> BuildReport:
     return report
 
 
-def _run_pass(store: TenantStore, pending: pa.Table, settings: Settings, report: BuildReport) -> None:
-    now = datetime.now(UTC)
+def plan(store: TenantStore, pending: pa.Table, settings: Settings, now: datetime) -> ray.data.Dataset:
+    """The Ray Data plan of one pass: changed memory rows, grouped by user, come out of it."""
     cfg = settings.pipeline
     rows = cfg.batch_rows
     blocks = [pending.slice(i, rows) for i in range(0, pending.num_rows, rows)]
-    ds = ray.data.from_arrow(blocks)
+    pii = settings.pii.policy_for(store.tenant_id)
+    policy = Policy(
+        store.tenant_id, now, cfg.near_duplicate_threshold, {str(k): v for k, v in cfg.ttl_days.items()}
+    )
+    users = len(pc.unique(pending["user_id"]))
+    ds: ray.data.Dataset = ray.data.from_arrow(blocks)
     ds = ds.map_batches(
-        stages.normalize_batch,
+        partial(stages.normalize_batch, pii=pii, max_chars=cfg.max_memory_chars),
         batch_format="pyarrow",
         batch_size=rows,
-        fn_kwargs={"pii": settings.pii.policy_for(store.tenant_id), "max_chars": cfg.max_memory_chars},
     )
     ds = ds.map_batches(
         stages.EmbedBatch,
@@ -90,47 +97,45 @@ def _run_pass(store: TenantStore, pending: pa.Table, settings: Settings, report:
     )
     ds = ds.map_batches(stages.annotate_batch, batch_format="pyarrow", batch_size=rows)
     ds = ds.map_batches(
-        stages.extract_batch, batch_format="pyarrow", batch_size=rows, fn_kwargs={"extractor": cfg.extractor}
+        partial(stages.extract_batch, extractor=cfg.extractor), batch_format="pyarrow", batch_size=rows
     )
-    policy = Policy(store.tenant_id, now, cfg.near_duplicate_threshold, dict(cfg.ttl_days))
-    users = pc.unique(pending["user_id"]).to_pylist()
-    grouped = ds.groupby("user_id", num_partitions=max(1, min(len(users), 8))).map_groups(
-        stages.consolidate_group,
+    return ds.groupby("user_id", num_partitions=max(1, min(users, 8))).map_groups(
+        partial(stages.consolidate_group, store=store, policy=policy, window_days=cfg.episode_window_days),
         batch_format="pyarrow",
-        fn_kwargs={"store": store, "policy": policy, "window_days": cfg.episode_window_days},
     )
-    t0 = time.perf_counter()
-    upsert_s = 0.0
-    memories = None
-    for batch in grouped.iter_batches(batch_format="pyarrow", batch_size=8192):
-        if batch.num_rows == 0:
+
+
+def _run_pass(store: TenantStore, pending: pa.Table, settings: Settings, report: BuildReport) -> None:
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    memories: Table | None = None
+    for batch in plan(store, pending, settings, now).iter_batches(batch_format="pyarrow", batch_size=8192):
+        changed = cast(pa.Table, batch)
+        if changed.num_rows == 0:
             continue
-        memories = memories or store.memories(batch["vector"].type.list_size)
-        u0 = time.perf_counter()
-        store.upsert("memories", memories, batch, "memory_id", update=True)
-        upsert_s += time.perf_counter() - u0
-        report.memories_written += batch.num_rows
-        for kind, count in zip(*_counts(batch["kind"]), strict=True):
+        if memories is None:
+            memories = store.memories(changed["vector"].type.list_size)
+        store.upsert("memories", memories, changed, "memory_id", update=True)
+        report.memories_written += changed.num_rows
+        for kind, count in zip(*_counts(changed["kind"]), strict=True):
             report.by_kind[kind] = report.by_kind.get(kind, 0) + count
-    t1 = time.perf_counter()
-    profiles = build_profiles(store, users, top_topics=cfg.profile_top_topics, now=now)
+    written = time.perf_counter()
+    users = pc.unique(pending["user_id"]).to_pylist()
+    profiles = build_profiles(store, users, top_topics=settings.pipeline.profile_top_topics, now=now)
     store.upsert("profiles", store.profiles(), profiles, "user_id", update=True)
-    t2 = time.perf_counter()
+    processed_at = pa.array([now] * pending.num_rows, pending.schema.field("processed_at").type)
     processed = pending.set_column(
-        pending.schema.get_field_index("processed_at"),
-        "processed_at",
-        pa.array([now] * pending.num_rows, pending.schema.field("processed_at").type),
+        pending.schema.get_field_index("processed_at"), "processed_at", processed_at
     )
     store.upsert("signals", store.signals(), processed, "signal_id", update=True)
     report.signals += pending.num_rows
-    log.info(
-        "pass: stream %.1fs (upsert %.1fs) profiles %.1fs mark %.1fs",
-        t1 - t0,
-        upsert_s,
-        t2 - t1,
-        time.perf_counter() - t2,
-    )
     report.users += len(users)
+    log.info(
+        "pass of %d signals: pipeline and memory writes %.1f s, profiles and bookkeeping %.1f s",
+        pending.num_rows,
+        written - started,
+        time.perf_counter() - written,
+    )
 
 
 def _counts(column: pa.ChunkedArray) -> tuple[list[str], list[int]]:

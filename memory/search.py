@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+from lancedb.query import LanceQueryBuilder, LanceVectorQueryBuilder
 
 from cluster.paths import validate_user_id
 from memory.embed import Embedder, get_embedder
@@ -62,9 +64,11 @@ def search(
         return []
     table = store.memories()
     where = memory_filter(user_id, kinds, as_of)
+    q: LanceQueryBuilder
     if mode == "vector":
         vector = query_embedder(embedder).embed([query])[0]
-        q = table.search(vector, vector_column_name="vector").distance_type("cosine")
+        dense = cast(LanceVectorQueryBuilder, table.search(vector, vector_column_name="vector"))
+        q = dense.distance_type("cosine")
         score_column, to_score = "_distance", lambda d: 1.0 - float(d)
     else:
         q = table.search(query, query_type="fts", fts_columns="text")
