@@ -41,7 +41,7 @@ def build_profiles(store: TenantStore, user_ids: list[str], *, top_topics: int, 
     memories = store.memories()
     episodes = (
         memories.search()
-        .where(f"{users} AND kind = 'episode'")
+        .where(f"{users} AND kind = 'episode' AND (role IS NULL OR role = 'user')")  # the user's own words
         .select(["user_id", "keyphrases", "support"])
         .limit(None)
         .to_arrow()
