@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cluster import envs
 from cluster.errors import ConfigError
@@ -98,6 +98,12 @@ class Settings(StrictModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Signal validation limits.")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings, description="Memory pipeline.")
     pii: PiiSettings = Field(default_factory=PiiSettings, description="PII redaction policy.")
+
+    @field_validator("storage_root")
+    @classmethod
+    def _absolute_local_root(cls, value: str) -> str:
+        """A local root is made absolute, so Ray workers with another working directory find it."""
+        return value if "://" in value else str(Path(value).expanduser().resolve())
 
     @model_validator(mode="after")
     def _check_tenant_ids(self) -> Settings:

@@ -19,6 +19,9 @@ def test_yaml_settings_load_and_unknown_keys_fail(tmp_path: Path) -> None:
     assert s.pii.policy_for("acme") == ["email"]
     assert s.pii.policy_for("other") == ["card", "email", "phone"]
 
+    assert load_settings(storage_root="rel/dir").storage_root == str(Path("rel/dir").resolve())
+    assert load_settings(storage_root="s3://bucket/engram").storage_root == "s3://bucket/engram"
+
     typo = tmp_path / "typo.yaml"
     typo.write_text("pipeline:\n  batch_row: 64\n")
     with pytest.raises(ConfigError) as e:
