@@ -11,10 +11,9 @@ DEMO_TENANT = "demo"
 
 
 def run_demo(settings: Settings, *, users: int, sessions: int, console: Console) -> None:
-    from memory.synthetic import generate
-
     from cluster.cli import memory_table
     from memory import TenantStore, build, ingest_rows, list_memories
+    from memory.synthetic import generate
 
     data = generate(users=users, sessions_per_user=sessions, turns_per_session=8, seed=7)
     store = TenantStore(settings.storage_root, DEMO_TENANT)
