@@ -154,6 +154,33 @@ def quarantine_list(tenant: Tenant, limit: int = 50, config: ConfigOption = None
 
 
 @app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Start a local Ray (or join the configured one) and the HTTP gateway; runs until Ctrl-C."""
+    import secrets
+    import time
+
+    from cluster.runtime import start_serving
+
+    settings = _settings(config)
+    if settings.api.admin_key is None:
+        generated = "adm_" + secrets.token_urlsafe(24)
+        settings = settings.model_copy(
+            update={"api": settings.api.model_copy(update={"admin_key": generated})}
+        )
+        console.print(
+            f"no admin key configured (ENGRAM_ADMIN_KEY); this run's admin key: [bold]{generated}[/bold]"
+        )
+    with console.status("starting Ray and the Serve application"):
+        url = start_serving(settings)
+    console.print(f"Engram is serving on {url}  (storage: {settings.storage_root}); Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping")
+
+
+@app.command()
 def demo(
     users: int = 4,
     sessions: int = 5,

@@ -20,3 +20,9 @@ ENGRAM_RAY_NUM_CPUS: int | None = (
 
 # Log level of Engram's own loggers.
 ENGRAM_LOG_LEVEL: str = os.environ.get("ENGRAM_LOG_LEVEL", "INFO")
+
+# The admin API key (for /admin routes and /metrics); overrides `api.admin_key`.
+ENGRAM_ADMIN_KEY: str | None = os.environ.get("ENGRAM_ADMIN_KEY") or None
+
+# SQLAlchemy URL of the control-plane database; overrides `api.database_url`.
+ENGRAM_DATABASE_URL: str | None = os.environ.get("ENGRAM_DATABASE_URL") or None

@@ -41,3 +41,11 @@ class InvalidIdError(EngramError, ValueError):
 
 class UnknownComponentError(EngramError, LookupError):
     """A registry was asked for a name it does not hold."""
+
+
+class NotFoundError(EngramError, LookupError):
+    """The resource does not exist, or belongs to another tenant (the two are indistinguishable)."""
+
+
+class ConflictError(EngramError, ValueError):
+    """The resource already exists or is in a state that forbids the change."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ray
@@ -9,13 +10,14 @@ import ray
 from cluster.settings import EmbeddingSettings, Settings
 
 
-def ensure_ray(settings: Settings) -> None:
+def ensure_ray(settings: Settings, *, num_cpus: int | None = None) -> None:
     """Join the configured Ray cluster, or start a local one; a no-op when Ray is already up."""
     if ray.is_initialized():
         return
+    local = settings.ray.address is None
     ray.init(
         address=settings.ray.address,
-        num_cpus=settings.ray.num_cpus if settings.ray.address is None else None,
+        num_cpus=(settings.ray.num_cpus or num_cpus) if local else None,
         namespace=settings.ray.namespace,
         include_dashboard=False,
         log_to_driver=False,
@@ -32,3 +34,17 @@ def embedding_actor_resources(embedding: EmbeddingSettings) -> dict[str, Any]:
     if cluster_gpus() > 0:
         return {"num_gpus": embedding.gpu_fraction, "num_cpus": 0.5}
     return {"num_cpus": 1}
+
+
+def start_serving(settings: Settings) -> str:
+    """Run the Engram Serve application on the connected (or a new local) Ray; returns its URL."""
+    from ray import serve
+
+    from serving.deployments import build_app
+
+    # The always-on deployments hold about one logical CPU; a local Ray declares two more than
+    # the machine has so that Ray Data builds started by the builder can still schedule.
+    ensure_ray(settings, num_cpus=(os.cpu_count() or 1) + 2)
+    serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
+    serve.run(build_app(settings), name="engram", route_prefix="/")
+    return f"http://{settings.api.host}:{settings.api.port}"

@@ -89,6 +89,105 @@ class PiiSettings(StrictModel):
         return self.tenants.get(tenant_id, self.redact)
 
 
+class ApiSettings(StrictModel):
+    host: str = Field("127.0.0.1", description="Address the HTTP gateway listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP gateway.")
+    admin_key: str | None = Field(
+        None, min_length=16, description="Admin API key; None disables admin routes."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the control-plane database; None: SQLite under a local storage root.",
+    )
+    max_signals_per_request: int = Field(1_000, ge=1, description="Larger POST /v1/signals bodies get 413.")
+    max_body_bytes: int = Field(8 * 2**20, ge=1024, description="Larger request bodies get 413.")
+    rate_limit_rps: float = Field(200.0, gt=0, description="Requests per second per tenant before 429.")
+    rate_limit_burst: int = Field(400, ge=1, description="Requests a tenant may burst above its rate.")
+    builder_interval_s: float = Field(
+        1.0, gt=0, description="How often the background builder turns new signals into memories."
+    )
+    builder_local_max: int = Field(
+        5_000,
+        ge=1,
+        description="Backlogs up to this size are built in the builder itself; larger ones on Ray Data.",
+    )
+    gateway_replicas: int = Field(1, ge=1, description="Minimum gateway replicas (autoscaling lower bound).")
+    retrieval_max_replicas: int = Field(
+        4, ge=1, description="Autoscaling upper bound of the retrieval deployment."
+    )
+
+    def control_db_url(self, storage_root: str) -> str:
+        if self.database_url:
+            return self.database_url
+        if "://" in storage_root:
+            raise ConfigError(
+                "api.database_url is required when storage_root is an object store", param="api"
+            )
+        return f"sqlite:///{storage_root}/control.db"
+
+
+class RetrievalSettings(StrictModel):
+    """How ``memory.search`` finds and orders memories; the defaults come from bench/retrieval_quality.py."""
+
+    candidates: int = Field(
+        50, ge=1, le=1_000, description="Rows each leg (vector, BM25) returns before fusion; at least k."
+    )
+    fusion: Literal["rrf", "linear"] = Field(
+        "rrf",
+        description="How vector and BM25 results are fused: reciprocal rank fusion (LanceDB RRFReranker) "
+        "or a weighted sum of min-max normalized scores (LanceDB LinearCombinationReranker).",
+    )
+    rrf_k: int = Field(60, ge=1, description="The k of reciprocal rank fusion: 1 / (k + rank).")
+    dense_weight: float = Field(0.7, ge=0, le=1, description="Share of the vector score in linear fusion.")
+    relevance_weight: float = Field(1.0, ge=0, description="Weight of fused relevance in the ranked score.")
+    recency_weight: float = Field(0.1, ge=0, description="Weight of recency decay in the ranked score.")
+    importance_weight: float = Field(0.1, ge=0, description="Weight of a memory's importance in the ranked score.")
+    support_weight: float = Field(
+        0.05, ge=0, description="Weight of support (signals backing a memory) in the ranked score."
+    )
+    temporal_weight: float = Field(
+        0.3, ge=0, description="Weight of the match between a memory's time and dates named in the query."
+    )
+    half_life_days: dict[MemoryKind, float] = Field(
+        default_factory=lambda: {"episode": 30.0, "summary": 30.0},
+        description="Recency half-life per memory kind, in days; a kind not listed does not decay.",
+    )
+    support_saturation: int = Field(
+        8, ge=1, description="Support at which the support component reaches 1 (it grows with log support)."
+    )
+    mmr_lambda: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="Maximal marginal relevance: 1 ranks by score alone, lower values push near-duplicates "
+        "of higher results down.",
+    )
+    query_dates: bool = Field(
+        True,
+        description="Resolve dates named in the query ('last summer') into a time boost, candidates from "
+        "that span, and facts that were valid then.",
+    )
+    query_cache_size: int = Field(
+        4_096, ge=0, description="Query embeddings kept in the per-process LRU cache (0 disables it)."
+    )
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> RetrievalSettings:
+        weights = (
+            self.relevance_weight,
+            self.recency_weight,
+            self.importance_weight,
+            self.support_weight,
+            self.temporal_weight,
+        )
+        if not any(weights):
+            raise ValueError("at least one ranking weight must be positive")
+        for kind, days in self.half_life_days.items():
+            if days <= 0:
+                raise ValueError(f"half_life_days.{kind} must be positive")
+        return self
+
+
 class Settings(StrictModel):
     storage_root: str = Field(
         ".engram", description="Root of all tenant data: a local folder or an object-store URI."
@@ -98,6 +197,10 @@ class Settings(StrictModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Signal validation limits.")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings, description="Memory pipeline.")
     pii: PiiSettings = Field(default_factory=PiiSettings, description="PII redaction policy.")
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings, description="Memory search: fusion, ranking, diversity."
+    )
+    api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP gateway and control plane.")
 
     @field_validator("storage_root")
     @classmethod
@@ -135,6 +238,13 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     }
     if ray_env:
         data["ray"] = {**data.get("ray", {}), **ray_env}
+    api_env = {
+        k: v
+        for k, v in {"admin_key": envs.ENGRAM_ADMIN_KEY, "database_url": envs.ENGRAM_DATABASE_URL}.items()
+        if v
+    }
+    if api_env:
+        data["api"] = {**data.get("api", {}), **api_env}
     data.update(overrides)
     try:
         return Settings.model_validate(data)

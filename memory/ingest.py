@@ -235,9 +235,11 @@ def _quarantine_row(
 ) -> dict[str, Any]:
     row = _as_json(raw)
     key = hashlib.sha256(f"{origin}\0{index}\0{row}\0{error.reason}".encode()).hexdigest()[:32]
+    user_id = raw.get("user_id") if isinstance(raw, dict) else None
     return {
         "quarantine_id": key,
         "tenant_id": tenant_id,
+        "user_id": user_id if isinstance(user_id, str) else None,
         "row": row,
         "reason": error.reason,
         "field": error.field,

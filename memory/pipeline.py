@@ -1,4 +1,4 @@
-"""The memory pipeline on Ray Data: a tenant's unprocessed signals become memories and profiles.
+"""The memory pipeline: a tenant's unprocessed signals become memories and profiles.
 
 A pass takes up to ``max_signals_per_run`` unprocessed signals and runs
 normalize -> embed -> annotate -> extract -> consolidate (grouped by user), writes the
@@ -6,12 +6,18 @@ changed memories with ``merge_insert`` on their deterministic ids, rebuilds the 
 users' profiles, and only then marks the signals processed. A pass that dies part-way
 leaves its signals unprocessed; the next pass redoes them and, since every merge is
 idempotent, ends where one clean pass would have. ``build`` loops until nothing is left.
+
+``build`` runs the stages on Ray Data (spread over the cluster, embedding in an actor
+pool). ``build_in_process`` runs the same stages in the calling process with an embedder
+it already holds: the always-on builder uses it for small, frequent passes, where
+starting a Ray Data job would cost more than the work.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -26,6 +32,7 @@ from cluster.runtime import embedding_actor_resources, ensure_ray
 from cluster.settings import Settings
 from memory import stages
 from memory.consolidate import Policy
+from memory.embed import Embedder
 from memory.profiles import build_profiles
 from memory.store import TenantStore
 
@@ -73,9 +80,7 @@ def plan(store: TenantStore, pending: pa.Table, settings: Settings, now: datetim
     rows = cfg.batch_rows
     blocks = [pending.slice(i, rows) for i in range(0, pending.num_rows, rows)]
     pii = settings.pii.policy_for(store.tenant_id)
-    policy = Policy(
-        store.tenant_id, now, cfg.near_duplicate_threshold, {str(k): v for k, v in cfg.ttl_days.items()}
-    )
+    policy = _policy(store, settings, now)
     users = len(pc.unique(pending["user_id"]))
     ds: ray.data.Dataset = ray.data.from_arrow(blocks)
     ds = ds.map_batches(
@@ -107,17 +112,62 @@ def plan(store: TenantStore, pending: pa.Table, settings: Settings, now: datetim
 
 def _run_pass(store: TenantStore, pending: pa.Table, settings: Settings, report: BuildReport) -> None:
     now = datetime.now(UTC)
+    batches = plan(store, pending, settings, now).iter_batches(batch_format="pyarrow", batch_size=8192)
+    _commit(store, pending, (cast(pa.Table, b) for b in batches), settings, now, report)
+
+
+def build_in_process(store: TenantStore, settings: Settings, embedder: Embedder, limit: int) -> BuildReport:
+    """One pass of the same stages over up to ``limit`` pending signals, in this process."""
+    started = time.perf_counter()
+    report = BuildReport(tenant_id=store.tenant_id)
+    pending = pending_signals(store, limit)
+    if pending.num_rows:
+        now = datetime.now(UTC)
+        cfg = settings.pipeline
+        policy = _policy(store, settings, now)
+        batch = stages.normalize_batch(
+            pending, pii=settings.pii.policy_for(store.tenant_id), max_chars=cfg.max_memory_chars
+        )
+        batch = stages.extract_batch(
+            stages.annotate_batch(stages.embed_batch(batch, embedder)), cfg.extractor
+        )
+        changed = (
+            stages.consolidate_group(
+                batch.filter(pc.equal(batch["user_id"], user)), store, policy, cfg.episode_window_days
+            )
+            for user in pc.unique(batch["user_id"]).to_pylist()
+        )
+        _commit(store, pending, changed, settings, now, report)
+        report.passes = 1
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _policy(store: TenantStore, settings: Settings, now: datetime) -> Policy:
+    cfg = settings.pipeline
+    ttl = {str(kind): days for kind, days in cfg.ttl_days.items()}
+    return Policy(store.tenant_id, now, cfg.near_duplicate_threshold, ttl)
+
+
+def _commit(
+    store: TenantStore,
+    pending: pa.Table,
+    changed: Iterable[pa.Table],
+    settings: Settings,
+    now: datetime,
+    report: BuildReport,
+) -> None:
+    """Write changed memories, rebuild the touched profiles, then mark the signals processed."""
     started = time.perf_counter()
     memories: Table | None = None
-    for batch in plan(store, pending, settings, now).iter_batches(batch_format="pyarrow", batch_size=8192):
-        changed = cast(pa.Table, batch)
-        if changed.num_rows == 0:
+    for batch in changed:
+        if batch.num_rows == 0:
             continue
         if memories is None:
-            memories = store.memories(changed["vector"].type.list_size)
-        store.upsert("memories", memories, changed, "memory_id", update=True)
-        report.memories_written += changed.num_rows
-        for kind, count in zip(*_counts(changed["kind"]), strict=True):
+            memories = store.memories(batch["vector"].type.list_size)
+        store.upsert("memories", memories, batch, "memory_id", update=True)
+        report.memories_written += batch.num_rows
+        for kind, count in zip(*_counts(batch["kind"]), strict=True):
             report.by_kind[kind] = report.by_kind.get(kind, 0) + count
     written = time.perf_counter()
     users = pc.unique(pending["user_id"]).to_pylist()
@@ -131,7 +181,7 @@ def _run_pass(store: TenantStore, pending: pa.Table, settings: Settings, report:
     report.signals += pending.num_rows
     report.users += len(users)
     log.info(
-        "pass of %d signals: pipeline and memory writes %.1f s, profiles and bookkeeping %.1f s",
+        "pass of %d signals: stages and memory writes %.1f s, profiles and bookkeeping %.1f s",
         pending.num_rows,
         written - started,
         time.perf_counter() - written,

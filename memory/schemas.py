@@ -32,6 +32,7 @@ QUARANTINE = pa.schema(
     [
         pa.field("quarantine_id", pa.string(), nullable=False),
         pa.field("tenant_id", pa.string(), nullable=False),
+        pa.field("user_id", pa.string()),  # when the row names one, so forgetting a user reaches it
         pa.field("row", pa.string(), nullable=False),  # the offending row as JSON (or the raw line)
         pa.field("reason", pa.string(), nullable=False),
         pa.field("field", pa.string()),

@@ -18,7 +18,7 @@ from cluster.settings import PiiKind
 from memory import schemas
 from memory.consolidate import Policy, consolidate_user
 from memory.dates import annotate, resolve_dates
-from memory.embed import get_embedder
+from memory.embed import Embedder, get_embedder
 from memory.extract import get_extractor
 from memory.keyphrases import keyphrases
 from memory.normalize import clean, text_key
@@ -43,6 +43,18 @@ def normalize_batch(batch: pa.Table, pii: list[PiiKind], max_chars: int) -> pa.T
     return batch.append_column("text_key", pa.array(keys, pa.string()))
 
 
+def embed_batch(batch: pa.Table, embedder: Embedder) -> pa.Table:
+    """Adds ``vector``; each distinct text of the batch is embedded once."""
+    texts = batch["text"].to_pylist()
+    unique = list(dict.fromkeys(texts))
+    rows = np.zeros((0, embedder.dim), dtype=np.float32)
+    if unique:
+        index = {t: i for i, t in enumerate(unique)}
+        rows = embedder.embed(unique)[[index[t] for t in texts]]
+    flat = pa.array(np.ascontiguousarray(rows, dtype=np.float32).ravel(), pa.float32())
+    return batch.append_column("vector", pa.FixedSizeListArray.from_arrays(flat, embedder.dim))
+
+
 class EmbedBatch:
     """Actor-pool stage: one embedding model per actor, loaded once."""
 
@@ -50,14 +62,7 @@ class EmbedBatch:
         self.embedder = get_embedder(model, batch_size=batch_size, threads=threads)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        texts = batch["text"].to_pylist()
-        unique = list(dict.fromkeys(texts))
-        rows = np.zeros((0, self.embedder.dim), dtype=np.float32)
-        if unique:
-            index = {t: i for i, t in enumerate(unique)}
-            rows = self.embedder.embed(unique)[[index[t] for t in texts]]
-        flat = pa.array(np.ascontiguousarray(rows, dtype=np.float32).ravel(), pa.float32())
-        return batch.append_column("vector", pa.FixedSizeListArray.from_arrays(flat, self.embedder.dim))
+        return embed_batch(batch, self.embedder)
 
 
 def annotate_batch(batch: pa.Table, top_k: int = 5) -> pa.Table:

@@ -1,0 +1,145 @@
+"""The always-on memory builder: new signals become searchable memories within seconds.
+
+Tenants with new signals are built in the background every ``builder_interval_s``;
+explicit builds (``POST /v1/memories/build``) go through the same queue, so one tenant is
+never built by two passes at once. Small backlogs run in this process with an embedder
+kept warm; large ones run on Ray Data.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cluster.settings import Settings
+from memory.embed import Embedder, get_embedder
+from memory.pipeline import BuildReport, build, build_in_process
+from memory.store import TenantStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildRecord:
+    id: str
+    tenant_id: str
+    status: str = "queued"  # queued | running | succeeded | failed
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    finished_at: str | None = None
+    signals: int = 0
+    memories_written: int = 0
+    error: str | None = None
+
+
+class MemoryBuilder:
+    def __init__(self, settings: Settings, *, autostart: bool = True) -> None:
+        self.settings = settings
+        self._embedder: Embedder | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._dirty: set[str] = set()
+        self._queued: dict[str, list[BuildRecord]] = {}
+        self._builds: dict[str, BuildRecord] = {}
+        self.totals = {"signals": 0, "memories_written": 0, "passes": 0, "failures": 0}
+        self._thread = threading.Thread(target=self._loop, name="memory-builder", daemon=True)
+        if autostart:
+            self._thread.start()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            cfg = self.settings.embedding
+            self._embedder = get_embedder(cfg.model, batch_size=cfg.batch_size, threads=cfg.threads)
+        return self._embedder
+
+    def notify(self, tenant_id: str) -> None:
+        """New signals arrived for ``tenant_id``."""
+        with self._lock:
+            self._dirty.add(tenant_id)
+
+    def start_build(self, tenant_id: str) -> dict[str, Any]:
+        record = BuildRecord(id=f"build-{secrets.token_hex(8)}", tenant_id=tenant_id)
+        with self._lock:
+            self._builds[record.id] = record
+            self._queued.setdefault(tenant_id, []).append(record)
+            self._dirty.add(tenant_id)
+        self._wake.set()
+        return asdict(record)
+
+    def get_build(self, tenant_id: str, build_id: str) -> dict[str, Any] | None:
+        """A build of this tenant; None for unknown ids and for other tenants' builds alike."""
+        with self._lock:
+            record = self._builds.get(build_id)
+            return asdict(record) if record is not None and record.tenant_id == tenant_id else None
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.totals)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run_once(self) -> None:
+        """Build every tenant that has new signals or a queued build."""
+        with self._lock:
+            tenants, self._dirty = sorted(self._dirty), set()
+        for tenant_id in tenants:
+            with self._lock:
+                records = self._queued.pop(tenant_id, [])
+                for record in records:
+                    record.status = "running"
+            try:
+                report = self._build(tenant_id)
+            except Exception as e:  # a failed build is reported, and the builder goes on
+                log.exception("build of tenant %s failed", tenant_id)
+                self._finish(records, None, f"{type(e).__name__}: {e}")
+                continue
+            self._finish(records, report, None)
+
+    def _build(self, tenant_id: str) -> BuildReport:
+        store = TenantStore(self.settings.storage_root, tenant_id)
+        total = BuildReport(tenant_id=tenant_id)
+        if not store.has("signals"):
+            return total
+        limit = self.settings.api.builder_local_max
+        while (pending := store.signals().count_rows("processed_at IS NULL")) > 0:
+            report = (
+                build_in_process(store, self.settings, self.embedder, limit)
+                if pending <= limit
+                else build(tenant_id, self.settings)
+            )
+            total.signals += report.signals
+            total.memories_written += report.memories_written
+            total.passes += report.passes
+        return total
+
+    def _finish(self, records: list[BuildRecord], report: BuildReport | None, error: str | None) -> None:
+        with self._lock:
+            if report is not None:
+                self.totals["signals"] += report.signals
+                self.totals["memories_written"] += report.memories_written
+                self.totals["passes"] += report.passes
+            else:
+                self.totals["failures"] += 1
+            for record in records:
+                record.status = "failed" if error else "succeeded"
+                record.error = error
+                record.finished_at = datetime.now(UTC).isoformat()
+                if report is not None:
+                    record.signals, record.memories_written = report.signals, report.memories_written
+
+    def _loop(self) -> None:
+        _ = self.embedder  # load the model before the first signals arrive
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.run_once()
+            remaining = self.settings.api.builder_interval_s - (time.monotonic() - started)
+            self._wake.wait(max(0.0, remaining))
+            self._wake.clear()

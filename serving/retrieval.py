@@ -1,0 +1,44 @@
+"""Memory retrieval for the gateway: the query embedder stays loaded, tenant stores stay open."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from cluster.settings import Settings
+from memory.embed import get_embedder
+from memory.search import search
+from memory.store import TenantStore
+
+
+class Retriever:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        cfg = settings.embedding
+        self.embedder = get_embedder(cfg.model, batch_size=cfg.batch_size, threads=cfg.threads)
+        self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(settings.storage_root, tenant))
+
+    def search(
+        self,
+        tenant_id: str,
+        user_id: str,
+        query: str,
+        *,
+        k: int = 10,
+        kinds: list[str] | None = None,
+        as_of: datetime | None = None,
+        include_superseded: bool = False,
+    ) -> list[dict[str, Any]]:
+        return search(
+            self._stores(tenant_id),
+            user_id,
+            query,
+            k=k,
+            kinds=kinds,
+            as_of=as_of,
+            embedder=self.settings.embedding.model,
+        )
+
+    def embed(self, texts: list[str]) -> list[Any]:
+        return list(self.embedder.embed(texts))
