@@ -28,8 +28,6 @@ from memory.store import TenantStore
 FIELDS = frozenset(
     {"signal_id", "tenant_id", "user_id", "source", "role", "session_id", "text", "occurred_at", "metadata"}
 )
-_MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 _CHUNK_ROWS = 10_000
 
 
@@ -103,10 +101,10 @@ def _timestamp(value: Any) -> datetime:
         raise _Invalid("occurred_at", "occurred_at is required")
     else:
         raise _Invalid("occurred_at", f"occurred_at must be a string or a number, not {type(value).__name__}")
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-    if not _MIN_TIME <= ts < _MAX_TIME:
-        raise _Invalid("occurred_at", "occurred_at must lie between 1970 and 2100")
-    return ts
+    try:
+        return schemas.check_time(ts)
+    except ValueError as e:
+        raise _Invalid("occurred_at", f"occurred_at: {e}") from None
 
 
 def derive_signal_id(

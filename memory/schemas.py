@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final
 
 import pyarrow as pa
@@ -11,6 +12,17 @@ ROLES: Final = ("user", "assistant", "system")
 KINDS: Final = ("episode", "fact", "preference", "summary")
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+MIN_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def check_time(value: datetime) -> datetime:
+    """A time in UTC within the range Engram stores (naive times are taken as UTC)."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not MIN_TIME <= value < MAX_TIME:
+        raise ValueError("time must lie between 1970 and 2100")
+    return value
+
 
 SIGNALS = pa.schema(
     [

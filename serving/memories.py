@@ -7,16 +7,19 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from cluster.errors import NotFoundError
 from cluster.paths import USER_ID
 from memory.manage import delete_memory, update_memory
+from memory.schemas import check_time
 from memory.search import get_memory, list_memories
 from serving.auth import Caller, tenant_caller
 from serving.context import GatewayContext, call
+from serving.errors import ApiError
 
 router = APIRouter(tags=["memories"])
+Time = Annotated[datetime, AfterValidator(check_time)]
 Kind = Literal["episode", "fact", "preference", "summary"]
 MemoryId = Annotated[str, Path(pattern=r"^mem-[0-9a-f]{32}$", description="A memory id.")]
 UserId = Annotated[str, Field(pattern=USER_ID.pattern, description="The user whose memories to use.")]
@@ -48,7 +51,7 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(10, ge=1, le=100)
     kinds: list[Kind] | None = None
-    as_of: datetime | None = Field(None, description="Return what was valid at this time.")
+    as_of: Time | None = Field(None, description="Return what was valid at this time.")
     include_superseded: bool = Field(False, description="Also return memories that newer ones replaced.")
 
 
@@ -68,7 +71,7 @@ class MemoryPatch(BaseModel):
     )
     importance: float | None = Field(None, ge=0, le=1)
     confidence: float | None = Field(None, ge=0, le=1)
-    valid_to: datetime | None = Field(None, description="Close the memory's validity at this time.")
+    valid_to: Time | None = Field(None, description="Close the memory's validity at this time.")
 
 
 class BuildStatus(BaseModel):
@@ -167,6 +170,9 @@ async def correct(
 ) -> dict:
     ctx = _ctx(request)
     changes = body.model_dump(exclude_unset=True)
+    for name in ("text", "importance", "confidence"):  # only valid_to may be set to null (reopened)
+        if name in changes and changes[name] is None:
+            raise ApiError(422, "invalid_request", f"{name} cannot be null", name)
     if not changes:
         return await read(memory_id, request, caller)
     if "text" in changes:
