@@ -1,0 +1,154 @@
+"""HTTP memory search latency against its floors, in one run.
+
+One tenant with 100k memories over 1,000 users. Prints JSON: HTTP search p50/p95 at
+concurrency 1 and 16 (query embedding included), the same search in-process (embedding +
+LanceDB hybrid query, no HTTP), the query embedding alone, and a no-op Serve route as the
+HTTP floor.
+
+The 100k memories get real MiniLM vectors: the distinct texts of the synthetic data are
+embedded once and reused across users (search cost depends on rows, not on which vectors).
+
+    .venv/bin/python -m bench.search_latency --memories 100000 --users 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bench.common import free_port, served, timed
+from cluster.settings import Settings, load_settings
+from memory.embed import get_embedder
+from memory.ids import memory_id
+from memory.search import search
+from memory.stages import rows_to_table
+from memory.store import TenantStore
+from memory.synthetic import generate
+
+ADMIN = "bench-admin-key-0123456789"
+KINDS = ("episode", "episode", "episode", "fact", "preference", "summary")
+
+
+def fill(store: TenantStore, settings: Settings, memories: int, users: int) -> tuple[list[str], int]:
+    """Write ``memories`` rows over ``users`` users; returns the queries to ask and the distinct texts."""
+    data = generate(users=60, sessions_per_user=20, turns_per_session=10, seed=3, malformed_rate=0.0)
+    texts = list(dict.fromkeys(str(r["text"]) for r in data.signals if isinstance(r.get("text"), str)))[
+        :12_000
+    ]
+    embedder = get_embedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
+    vectors = embedder.embed(texts)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows: list[dict[str, Any]] = []
+    table = store.memories(vectors.shape[1])
+    for i in range(memories):
+        j = (i * 7919) % len(texts)
+        user = f"u{i % users:04d}"
+        at = start + timedelta(hours=i % 8000)
+        rows.append(
+            {
+                "memory_id": memory_id(store.tenant_id, user, "bench", str(i)),
+                "tenant_id": store.tenant_id,
+                "user_id": user,
+                "kind": KINDS[i % len(KINDS)],
+                "text": texts[j],
+                "vector": vectors[j],
+                "importance": 0.5,
+                "confidence": 1.0,
+                "support": 1,
+                "sources": [f"s{i}"],
+                "valid_from": at,
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
+        if len(rows) == 20_000:
+            table.add(rows_to_table(rows, vectors.shape[1]))
+            rows = []
+    if rows:
+        table.add(rows_to_table(rows, vectors.shape[1]))
+    store.refresh_indexes("memories", table)
+    queries = [q.question for q in data.questions][:200] or texts[:200]
+    return queries, len(texts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--memories", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+
+    settings = load_settings(
+        storage_root=tempfile.mkdtemp(prefix="engram-search-"),
+        api={"admin_key": ADMIN, "port": free_port(), "rate_limit_rps": 1e6, "rate_limit_burst": 10**6},
+    )
+    store = TenantStore(settings.storage_root, "bench")
+    started = time.perf_counter()
+    queries, distinct = fill(store, settings, args.memories, args.users)
+    fill_s = time.perf_counter() - started
+    rng = random.Random(0)
+    asks = [(f"u{rng.randrange(args.users):04d}", rng.choice(queries)) for _ in range(args.requests)]
+
+    embedder = get_embedder(settings.embedding.model)
+    timed(lambda i: search(store, *asks[i % len(asks)], k=10, mode="hybrid"), 20)  # warm caches
+    direct = timed(lambda i: search(store, *asks[i], k=10, mode="hybrid"), args.requests)
+    embed_only = timed(lambda i: embedder.embed([asks[i][1] + " "]), args.requests)
+
+    with served(settings) as url:
+        from fastapi import FastAPI
+        from ray import serve
+
+        noop_app = FastAPI()
+
+        @noop_app.get("/")
+        def noop() -> dict[str, str]:
+            return {}
+
+        noop_deployment = serve.deployment(ray_actor_options={"num_cpus": 0.1})(serve.ingress(noop_app)())
+        serve.run(noop_deployment.bind(), name="noop", route_prefix="/noop")
+        with httpx.Client(base_url=url, timeout=60, limits=httpx.Limits(max_connections=32)) as http:
+            created = http.post(
+                "/admin/tenants", json={"tenant_id": "bench"}, headers={"Authorization": f"Bearer {ADMIN}"}
+            )
+            created.raise_for_status()
+            headers = {"Authorization": f"Bearer {created.json()['api_key']['key']}"}
+
+            def ask(i: int) -> None:
+                user, query = asks[i % len(asks)]
+                r = http.post(
+                    "/v1/memories/search", json={"user_id": user, "query": query, "k": 10}, headers=headers
+                )
+                r.raise_for_status()
+
+            timed(ask, 30)  # warm-up: replicas, caches
+            floor = timed(lambda i: http.get("/noop/").raise_for_status(), args.requests)
+            c1 = timed(ask, args.requests)
+            c16 = timed(ask, args.requests, concurrency=16)
+
+    print(
+        json.dumps(
+            {
+                "memories": args.memories,
+                "users": args.users,
+                "distinct_texts": distinct,
+                "fill_s": round(fill_s, 1),
+                "http_search_c1": c1,
+                "http_search_c16": c16,
+                "direct_hybrid_with_embedding": direct,
+                "query_embedding_only": embed_only,
+                "noop_serve_route": floor,
+                "http_over_direct_p50": round(c1["p50_ms"] / direct["p50_ms"], 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
