@@ -8,11 +8,17 @@ among small talk, questions, hypotheticals and other people's facts. Some facts 
 Held-out ``Question``s, paraphrased rather than copied, name the signals that answer them.
 A share of rows carry PII and a share are deliberately malformed.
 
+Small talk, requests, replies, e-mails, documents, calendar entries, events and feedback are
+composed from the templates and word lists in ``memory.synthetic_vocab``: the assistant answers
+what the user just asked (the same dish, city or draft), a later turn can refer back to it
+("make the Lisbon itinerary shorter"), and at benchmark scale almost no text repeats verbatim.
+
 Everything is drawn from ``random.Random(seed)``: the same arguments give the same data.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -20,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+
+from memory import synthetic_vocab as V
 
 __all__ = ["MALFORMED_KINDS", "FactTruth", "Question", "SyntheticData", "generate", "users_of", "write_jsonl"]
 
@@ -188,16 +196,6 @@ _FAVORITES: dict[str, tuple[str, ...]] = {
     "sport": _split("tennis, basketball, football, cricket, rugby, volleyball, badminton, handball"),
     "season": _split("autumn, spring, summer, winter"),
 }
-_TOPICS = _split(
-    "remote work, climate policy, electric cars, interest rates, machine learning, home renovation, "
-    "sleep hygiene, personal finance, urban gardening, the housing market, public transport, meal prep"
-)
-_FOODS = _split("banana bread, shakshuka, miso soup, carbonara, dal, tortilla, curry, focaccia, chili")
-_RELATIVE_DATES = _split(
-    "last Tuesday, next month, two weeks ago, yesterday, tomorrow, next Friday, three days ago, "
-    "last weekend, in two weeks, the day after tomorrow, next Monday, last month"
-)
-
 
 # --- phrasings ------------------------------------------------------------------------------
 # Per (family, phase): phrasings the rule extractor understands, then ones it does not.
@@ -333,6 +331,9 @@ _PHRASINGS: dict[tuple[str, str], _Templates] = {
     ),
 }
 _UNSUPPORTED_SHARE = 0.15
+# Always said in a phrasing the extractor knows: the pipeline tests check supersession on moves
+# and expect the new city to be recognised whenever the old one was.
+_EXPLICIT = frozenset({("home_city", "change")})
 
 # Families whose statements may also arrive by e-mail or in a document.
 _WRITTEN_FAMILIES = ("home_city", "employer", "job", "job_title", "diet", "partner", "birthday")
@@ -373,77 +374,8 @@ _PAST_QUESTIONS: dict[str, tuple[str, ...]] = {
     "favorite": _alts("What was {name}'s top {cat} pick on {date}?"),
 }
 
-# --- filler ---------------------------------------------------------------------------------
+# --- side sources and PII -----------------------------------------------------------------
 
-_SMALL_TALK: tuple[str, ...] = _alts(
-    "Thanks, that's really helpful! | Haha, fair enough. | What a week, {when} was exhausting. | "
-    "We went to the lake {when} and it was lovely. | "
-    "I have a dentist appointment next Thursday, remind me the day before. | "
-    "Can you remind me to call my mom {when}? | My manager wants the quarterly report by next Friday. | "
-    "Ugh, Mondays. | Perfect, let's go with that. | I like the second option better. | I love that idea! | "
-    "That recipe was great, we made it {when}. | Not sure yet, let me think about it. | "
-    "Okay, can you make it shorter? | I had a long day at work and I feel like ordering pizza tonight. | "
-    "My flight got delayed {when}, what a mess. | We're hosting friends next month, any menu ideas? | "
-    "The kids have a school play the day after tomorrow. | Good morning! Coffee first, then planning. | "
-    "I'll be offline {when}, so no rush."
-)
-_REQUESTS: tuple[str, ...] = _alts(
-    "Can you recommend a good book about {topic}? | What's the weather usually like in {city} in {month}? | "
-    "How do I make {food} at home? | Could you draft an email to my landlord about the heating? | "
-    "What are some fun things to do in {city} next weekend? | Do you think I should learn {language}? | "
-    "Is {city} expensive to live in? | Can you summarize the news about {topic} from {when}? | "
-    "Any tips for getting better at {hobby}? | What's a good gift for someone who loves {hobby}? | "
-    "Help me plan a budget for {when}."
-)
-_DISTRACTORS: tuple[str, ...] = _alts(
-    "My sister lives in {city}. | My brother just moved to {city}. | {friend} works at {company}. | "
-    "My colleague {friend} is {a} {title}. | My mom loves {hobby}. | {friend} hates {hobby}. | "
-    "My dad grew up in {city}. | My best friend's dog {pet} is hilarious. | "
-    "{friend} is vegan, so dinner next Saturday is tricky. | My cousin got a job at {company} {when}. | "
-    "{friend}'s favorite band is {band}. | My neighbour {friend} is learning {language}."
-)
-_HYPOTHETICALS: tuple[str, ...] = _alts(
-    "If I moved to {city}, would I need a car? | I might move to {city} next year. | "
-    "I'm thinking about moving to {city}. | If I moved to {city}, I'd bike everywhere. | "
-    "Maybe I'll join {company} someday. | I wonder if I'd like {hobby}. | "
-    "Do I even like {hobby}? Hard to say. | Someday I'd love to live in {city}."
-)
-_FOLLOW_UPS = (
-    " Any tips for {topic}?",
-    " Anyway, what should I cook tonight?",
-    " Can you keep that in mind?",
-    " Just so you know.",
-)
-_ASSISTANT: tuple[str, ...] = _alts(
-    "Sure! Here's a quick summary of the main points. | "
-    "Happy to help. Let me know if you want more detail. | "
-    "Good question! It depends a bit on your budget. | "
-    "I love that idea! Here are three ways to make it happen. | "
-    "Noted. I'll keep that in mind for next time. | Here's a draft you can adapt to your needs. | "
-    "I'd suggest starting small and building up over two weeks. | Got it. Anything else you'd like to plan?"
-)
-_ASSISTANT_ECHO: tuple[str, ...] = _alts(
-    "Since you live in {city}, you might like the farmers market on Saturdays. | "
-    "As someone based in {city}, you could try the trails just outside town."
-)
-_CALENDAR: tuple[str, ...] = _alts(
-    "Dentist appointment | Team standup | Flight to {city} | Dinner with {friend} | Yoga class | "
-    "1:1 with manager | Parent-teacher meeting | Haircut | Quarterly planning"
-)
-_EVENTS = (
-    ("page_view", "Viewed article: 10 best {hobby} spots near {city}"),
-    ("search", "Searched for: {food} recipe"),
-    ("click", "Clicked newsletter link: {topic}"),
-    ("page_view", "Viewed article: a beginner's guide to {topic}"),
-)
-_FEEDBACK = (
-    (5, "Thumbs up on the {hobby} suggestions."),
-    (2, "The answer about {topic} was outdated."),
-    (5, "Great summary, thanks!"),
-    (1, "That restaurant in {city} was closed."),
-    (4, "Helpful, but a bit long."),
-)
-_EMAIL_SUBJECTS = ("Re: {topic}", "Notes from {when}", "Plans for next month", "Quick question")
 _PII_CHAT = (
     ("card", "My card number is {card}, can you check whether the payment went through?"),
     ("email", "You can reach me at {email} if that's easier."),
@@ -700,73 +632,306 @@ def _schedule(rng: random.Random, p: _Persona, sessions: int, user_turns: int) -
 # --- rendering ------------------------------------------------------------------------------
 
 
-def _render(rng: random.Random, statement: _Statement) -> str:
+def _statement_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """A statement's fields plus the article and capitalised forms its templates use."""
+    out = dict(fields)
+    if "title" in out:
+        out["a"] = _article(out["title"])
+    if "kind" in out:
+        out["a"] = _article(out["kind"])
+    if "v" in out:
+        out.setdefault("a", _article(out["v"]))
+        out["V"] = out["v"][:1].upper() + out["v"][1:]
+    if "x" in out:
+        out["X"] = out["x"][:1].upper() + out["x"][1:]
+    return out
+
+
+def _render(rng: random.Random, statement: _Statement, *, written: bool = False) -> str:
+    """The statement in one of its phrasings; written ones (e-mail, profile) and moves are explicit."""
     supported, unsupported = _PHRASINGS[(statement.family, statement.phase)]
-    pool = unsupported if unsupported and rng.random() < _UNSUPPORTED_SHARE else supported
-    fields = dict(statement.fields)
-    if "title" in fields:
-        fields["a"] = _article(fields["title"])
-    if "kind" in fields:
-        fields["a"] = _article(fields["kind"])
-    if "v" in fields:
-        fields.setdefault("a", _article(fields["v"]))
-        fields["V"] = fields["v"][:1].upper() + fields["v"][1:]
-    if "x" in fields:
-        fields["X"] = fields["x"][:1].upper() + fields["x"][1:]
-    return rng.choice(pool).format(**fields)
+    explicit = written or (statement.family, statement.phase) in _EXPLICIT
+    pool = unsupported if not explicit and unsupported and rng.random() < _UNSUPPORTED_SHARE else supported
+    return rng.choice(pool).format(**_statement_fields(statement.fields))
 
 
-_FILL_POOLS: dict[str, Sequence[str]] = {
-    "when": _RELATIVE_DATES,
-    "topic": _TOPICS,
-    "month": _MONTHS,
-    "food": _FOODS,
-    "language": _LANGUAGES,
-    "hobby": _HOBBIES,
+_POOLS: dict[str, Sequence[str]] = {
+    "name": V.NAMES,
+    "last": V.LAST_NAMES,
+    "who": V.WHO,
+    "who_short": V.WHO_SHORT,
+    "team": V.TEAMS,
+    "place": V.PLACES,
+    "cuisine": V.CUISINES,
+    "occasion": V.OCCASIONS,
+    "lodging": V.LODGINGS,
+    "clothing": V.CLOTHING,
+    "weather": V.WEATHER,
+    "dish": V.DISHES,
+    "ingredient": V.INGREDIENTS,
+    "spice": V.SPICES,
+    "side": V.SIDES,
+    "drink": V.DRINKS,
+    "temp": V.TEMPS,
+    "product": V.PRODUCTS,
+    "gadget": V.GADGETS,
+    "problem": V.GADGET_PROBLEMS,
+    "appliance": V.APPLIANCES,
+    "item": V.ITEMS,
+    "store": V.STORES,
+    "media": V.MEDIA,
+    "genre": V.GENRES,
+    "book": V.BOOKS,
+    "band": V.BANDS,
+    "pet_kind": V.PET_KINDS,
+    "pet": V.PET_NAMES,
+    "color": V.COLORS,
+    "room": V.ROOMS,
+    "outing": V.OUTINGS,
+    "event": V.EVENTS,
+    "hobby": V.HOBBIES,
+    "exercise": V.EXERCISES,
+    "goal": V.GOALS,
+    "task": V.TASKS,
+    "work_item": V.WORK_ITEMS,
+    "meeting": V.MEETINGS,
+    "doc": V.DOCS,
+    "recipient": V.RECIPIENTS,
+    "issue": V.ISSUES,
+    "concept": V.CONCEPTS,
+    "topic": V.TOPICS,
+    "language": V.LANGUAGES,
     "title": _JOB_TITLES,
-    "pet": _PET_NAMES,
-    "band": _FAVORITES["band"],
+    "past": V.PAST,
+    "future": V.FUTURE,
+    "day": V.DAYS,
+    "month": V.MONTHS,
+    "season": V.SEASONS,
+    "daypart": V.DAYPARTS,
+    "time": V.TIMES,
+    "line": V.LINES,
+    "n_people": V.N_PEOPLE,
+    "age": V.AGES,
+    "decade": V.DECADES,
+    "costume": V.COSTUMES,
+    "n_days": V.N_DAYS,
+    "n_weeks": V.N_WEEKS,
+    "count": V.COUNTS,
+    "hours": V.HOURS,
+    "minutes": V.MINUTES,
+    "price": V.PRICES,
+    "percent": V.PERCENTS,
+    "km": V.KMS,
+    "extra": V.EXTRAS,
+    "location": V.LOCATIONS,
+    "point": V.NOTE_POINTS,
+    "action": V.NOTE_ACTIONS,
+    "decision": V.DECISIONS,
+    "tweak": V.TWEAKS,
+    "thought": V.THOUGHTS,
 }
+_DIGITS = "0123456789"
+_DOLLARS = frozenset(
+    _split(
+        "Toronto, Montreal, Vancouver, New York, Boston, Chicago, Seattle, Denver, Austin, San Francisco, "
+        "Los Angeles, Mexico City, Buenos Aires, Rio de Janeiro, Sao Paulo, Singapore, Kuala Lumpur, Sydney, "
+        "Melbourne, Auckland, Cape Town, Nairobi, Lagos, Cairo, Tel Aviv, Dubai, Mumbai, Bangalore, Tokyo, "
+        "Osaka, Seoul, Istanbul"
+    )
+)
+_POUNDS = frozenset(_split("London, Manchester, Edinburgh, Glasgow, Bristol, Leeds"))
+
+
+def _currency(city: str) -> str:
+    return "$" if city in _DOLLARS else "£" if city in _POUNDS else "€"
+
+
+def _yours(phrase: str) -> str:
+    """The user's "my ..." as the assistant says it: "your ..."."""
+    if phrase.startswith(("my ", "My ")):
+        phrase = "your " + phrase[3:]
+    return phrase.replace(" my ", " your ")
 
 
 class _Fields(dict[str, str]):
-    """Template fields drawn only when a template uses them (and then once)."""
+    """Template fields drawn only when a template uses them (and then once).
 
-    def __init__(self, rng: random.Random, p: _Persona) -> None:
-        super().__init__()
+    ``{dish2}`` draws a second dish, ``{Dish}`` capitalises, ``{a_dish}`` adds the article,
+    ``{your_x}`` turns "my" into "your" and ``{known_x}`` is something the user said earlier.
+    Values that are templates themselves are filled from the same fields.
+    """
+
+    def __init__(
+        self,
+        rng: random.Random,
+        p: _Persona,
+        known: Mapping[str, str] | None = None,
+        preset: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(preset or {})
         self.rng = rng
         self.persona = p
+        self.known = {} if known is None else known
 
     def __missing__(self, key: str) -> str:
-        if key == "a":
+        rng = self.rng
+        pool = _POOLS.get(key)
+        if pool is not None:
+            value = rng.choice(pool)
+            if "{" in value:
+                value = value.format_map(self)
+        elif key[0].isupper():
+            base = self[key[0].lower() + key[1:]]
+            value = base[:1].upper() + base[1:]
+        elif key.startswith("a_"):
+            base = self[key[2:]]
+            value = f"{_article(base)} {base}"
+        elif key.startswith("your_"):
+            value = _yours(self[key[5:]])
+        elif key.startswith("known_"):
+            value = self.known[key[6:]]
+        elif key == "a":
             value = _article(self["title"])
         elif key == "city":
-            value = _pick(self.rng, _CITIES, (self.persona.home_city,))
+            value = _pick(rng, _CITIES, (self.persona.home_city, self.known.get("city", "")))
         elif key == "friend":
-            value = self.rng.choice(self.persona.friends)
+            value = rng.choice(self.persona.friends)
         elif key == "company":
-            value = _company(self.rng)
-        else:
-            value = self.rng.choice(_FILL_POOLS[key])
+            value = _company(rng)
+        elif key == "venue":
+            value = f"{rng.choice(V.VENUE_HEADS)} {rng.choice(V.VENUE_TAILS)}"
+        elif key == "cur":
+            value = _currency(self.persona.home_city)
+        elif key == "first":
+            value = self.persona.first
+        else:  # "dish2": another dish
+            base = key.rstrip(_DIGITS)
+            taken = tuple(v for k, v in self.items() if k.rstrip(_DIGITS) == base)
+            value = _pick(rng, _CITIES if base == "city" else _POOLS[base], taken)
+            if "{" in value:
+                value = value.format_map(self)
         self[key] = value
         return value
 
+    def fill(self, template: str) -> str:
+        return template.format_map(self)
 
-def _fill(rng: random.Random, template: str, p: _Persona) -> str:
-    return template.format_map(_Fields(rng, p))
+
+@dataclass
+class _Turn:
+    """What a user message was about, for the reply: its kind, its fields, what it refers to."""
+
+    kind: str
+    fields: _Fields
+    subject: str = ""
+    statement: _Statement | None = None
+    tail: _Turn | None = None
 
 
-def _filler(rng: random.Random, p: _Persona) -> str:
-    roll = rng.random()
-    if roll < 0.42:
-        pool = _SMALL_TALK
-    elif roll < 0.72:
-        pool = _REQUESTS
-    elif roll < 0.9:
-        pool = _DISTRACTORS
-    else:
-        pool = _HYPOTHETICALS
-    return _fill(rng, rng.choice(pool), p)
+_USER_KINDS = tuple(V.USER_WEIGHTS)
+_USER_CUM = tuple(itertools.accumulate(V.USER_WEIGHTS.values()))
+_TAIL_KINDS = V.TAIL_KINDS
+_TAIL_CUM = tuple(itertools.accumulate(V.USER_WEIGHTS[k] for k in _TAIL_KINDS))
+_GROUPS: dict[str, str] = {
+    **dict.fromkeys(V.REQUEST_KINDS, "request"),
+    "good": "good",
+    "bad": "bad",
+    "distractor": "distractor",
+    "hypothetical": "hypothetical",
+    "wonder": "hypothetical",
+    "shorter": "react",
+    "addition": "react",
+    "tone": "react",
+    "thanks": "ack",
+    "ack": "ack",
+}
+_ACK_SHARE = 0.015  # short acknowledgements ("thanks!") among free-standing user turns
+_LEAD_IN_SHARE = 0.2  # fact statements introduced by "Oh by the way," and such
+_TAIL_SHARE = 0.65  # fact statements followed by a question or an update in the same message
+_OPENER_SHARE = 0.7
+_CLOSER_SHARE = 0.45
+_PERSONAL_SHARE = 0.3
+
+
+def _user_turn(
+    rng: random.Random,
+    p: _Persona,
+    known: Mapping[str, str],
+    kinds: Sequence[str],
+    cum: Sequence[float],
+    request_subject: str | None,
+) -> tuple[str, _Turn]:
+    """A user message of a kind drawn by weight; follow-ups only when a request came before."""
+    kind = rng.choices(kinds, cum_weights=cum)[0]
+    while kind in V.FOLLOW_UP_KINDS and request_subject is None:
+        kind = rng.choices(kinds, cum_weights=cum)[0]
+    template, subject = rng.choice(V.USER[kind])
+    preset = {"subject": request_subject} if request_subject is not None else None
+    fields = _Fields(rng, p, known, preset)
+    text = fields.fill(template)
+    fields["subject"] = fields.fill(subject)
+    return text, _Turn(kind, fields, fields["subject"])
+
+
+def _ack_turn(rng: random.Random, p: _Persona, known: Mapping[str, str], subject: str | None) -> _Turn:
+    return _Turn("ack", _Fields(rng, p, known, {"subject": subject or rng.choice(V.ACK_SUBJECTS)}))
+
+
+def _with_lead_in(rng: random.Random, text: str) -> str:
+    if text.startswith(("I ", "I'")):
+        return f"{rng.choice(V.LEAD_INS)} {text}"
+    if text.startswith("My "):
+        return f"{rng.choice(V.LEAD_INS)} m{text[1:]}"
+    return text
+
+
+def _reply(rng: random.Random, turn: _Turn, known: Mapping[str, str]) -> str:
+    """The assistant's answer to ``turn``, composed from opener, body, personal touch and closer."""
+    parts: list[str] = []
+    if turn.statement is not None:
+        statement = turn.statement
+        change = statement.phase == "change"
+        parts.append(rng.choice(V.OPENERS["change" if change else "fact"]))
+        if turn.tail is not None:
+            turn = turn.tail
+        else:
+            bodies = (
+                V.FACT_BODIES.get(f"{statement.family}:{statement.phase}") or V.FACT_BODIES[statement.family]
+            )
+            parts.append(turn.fields.fill(rng.choice(bodies)))
+            if rng.random() < _CLOSER_SHARE:
+                parts.append(turn.fields.fill(rng.choice(V.CLOSERS["fact"])))
+            return " ".join(parts)
+    elif rng.random() < _OPENER_SHARE:
+        parts.append(rng.choice(V.OPENERS[_GROUPS[turn.kind]]))
+    group = _GROUPS[turn.kind]
+    fields = turn.fields
+    parts.append(fields.fill(rng.choice(V.BODIES[turn.kind])))
+    if group == "request" and known and rng.random() < _PERSONAL_SHARE:
+        options = [key for key in V.PERSONAL if key in known]
+        if options:
+            parts.append(fields.fill(rng.choice(V.PERSONAL[rng.choice(options)])))
+    if rng.random() < _CLOSER_SHARE:
+        parts.append(fields.fill(rng.choice(V.CLOSERS[group])))
+    return " ".join(parts)
+
+
+def _learn(known: dict[str, str], statement: _Statement) -> None:
+    """Remember what the user said about themselves, for the assistant's personal touches."""
+    fields = statement.fields
+    family = statement.family
+    if family == "home_city":
+        known["city"] = fields["v"]
+    elif family == "job_title":
+        known["job"] = fields["v"]
+    elif family == "job":
+        known["job"] = fields["title"]
+    elif family in ("pet", "diet"):
+        known[family] = fields["v"]
+    elif family == "like":
+        known["like"] = fields["x"]
+    elif family == "dislike" and known.get("like") == fields["x"]:
+        del known["like"]
 
 
 def _iso(at: datetime, offset_hours: int, rng: random.Random) -> str:
@@ -831,7 +996,7 @@ class _Builder:
         for statement in plan:
             by_session.setdefault(statement.session, []).append(statement)
         at = start + timedelta(days=rng.uniform(3, 14))
-        known_city: str | None = None
+        known: dict[str, str] = {}
         for k in range(sessions):
             if k:
                 at += timedelta(days=rng.uniform(4, 24))
@@ -843,25 +1008,41 @@ class _Builder:
             slots: list[_Statement | None] = [*statements, *([None] * (user_turns - len(statements)))]
             rng.shuffle(slots)
             t = session_start
+            request_subject: str | None = None  # what the assistant last helped with
+            subject: str | None = None  # what the session last talked about
+            turn: _Turn | None = None
             for i in range(turns):
                 t += timedelta(seconds=rng.randint(20, 240))
-                if i % 2 == 0:
-                    said = slots[i // 2]
-                    if said is not None and self._written(p, said, session_start):
-                        said = None
-                    if said is None:
-                        self.row(p, t, "chat", _filler(rng, p), role="user", session_id=session_id)
-                        continue
-                    text = _render(rng, said)
-                    if rng.random() < 0.3:
-                        text += _fill(rng, rng.choice(_FOLLOW_UPS), p)
-                    self.row(p, t, "chat", text, role="user", session_id=session_id, facts=said.facts)
-                    known_city = dict(said.facts).get("home_city", known_city)
-                else:
-                    text = rng.choice(_ASSISTANT)
-                    if known_city and rng.random() < 0.15:
-                        text = rng.choice(_ASSISTANT_ECHO).format(city=known_city)
+                if i % 2:
+                    text = _reply(rng, turn, known) if turn else rng.choice(V.OPENERS["request"])
                     self.row(p, t, "chat", text, role="assistant", session_id=session_id)
+                    continue
+                said = slots[i // 2]
+                if said is not None and self._written(p, said, session_start):
+                    said = None
+                if said is None:
+                    if rng.random() < _ACK_SHARE:
+                        text = rng.choice(V.ACKS)
+                        turn = _ack_turn(rng, p, known, subject)
+                    else:
+                        text, turn = _user_turn(rng, p, known, _USER_KINDS, _USER_CUM, request_subject)
+                    self.row(p, t, "chat", text, role="user", session_id=session_id)
+                else:
+                    text = _render(rng, said)
+                    if rng.random() < _LEAD_IN_SHARE:
+                        text = _with_lead_in(rng, text)
+                    fields = _Fields(rng, p, known, _statement_fields(said.fields))
+                    turn = _Turn(said.family, fields, statement=said)
+                    if text[-1] in ".!?" and rng.random() < _TAIL_SHARE:
+                        tail_text, turn.tail = _user_turn(rng, p, known, _TAIL_KINDS, _TAIL_CUM, None)
+                        text = f"{text} {tail_text}"
+                    self.row(p, t, "chat", text, role="user", session_id=session_id, facts=said.facts)
+                    _learn(known, said)
+                last = turn.tail or turn
+                if last.subject:
+                    subject = last.subject
+                    if last.kind in V.REQUEST_KINDS:
+                        request_subject = last.subject
             if self.extra_sources and rng.random() < 0.7:
                 self._extra(p, session_start + timedelta(hours=rng.uniform(-48, 72)), k)
 
@@ -875,21 +1056,24 @@ class _Builder:
         ):
             return False
         at = session_start - timedelta(hours=rng.uniform(1, 48), seconds=rng.randint(0, 3599))
-        sentence = _render(rng, statement)
+        sentence = _render(rng, statement, written=True)
+        fields = _Fields(rng, p)
         if rng.random() < 0.6:
-            friend = rng.choice(p.friends)
-            text = f"Hi {friend},\n\n{sentence} Let's catch up soon.\n\nBest,\n{p.first}"
+            friend = fields["friend"]
+            greeting = fields.fill(rng.choice(V.EMAIL_GREETINGS))
+            closing = fields.fill(rng.choice(V.NEWS_CLOSINGS))
+            text = f"{greeting}\n\n{sentence} {closing}\n\n{rng.choice(V.EMAIL_SIGN_OFFS)}\n{p.first}"
             self.row(
                 p,
                 at,
                 "email",
                 text,
                 session_id=f"{p.user_id}-mail-{rng.randint(1, 99)}",
-                metadata={"subject": "Some news", "to": [f"{friend.lower()}@example.com"]},
+                metadata={"subject": rng.choice(V.NEWS_SUBJECTS), "to": [f"{friend.lower()}@example.com"]},
                 facts=statement.facts,
             )
         else:
-            text = f"About me\n\n{sentence}\nShort answers and bullet points work best for me."
+            text = f"About me\n\n{sentence}\n{rng.choice(V.PROFILE_LINES)}"
             self.row(
                 p,
                 at,
@@ -905,54 +1089,61 @@ class _Builder:
         rng = self.rng
         at = at.replace(second=rng.randint(0, 59), microsecond=0)
         source = rng.choice(_SOURCES_EXTRA)
+        fields = _Fields(rng, p)
         if source == "email":
-            friend = rng.choice(p.friends)
-            body = _fill(rng, rng.choice(_SMALL_TALK + _REQUESTS), p)
-            text = f"Hi {friend},\n\n{body}\n\nBest,\n{p.first}"
-            subject = _fill(rng, rng.choice(_EMAIL_SUBJECTS), p)
+            friend = fields["friend"]
+            main, subject = rng.choice(V.EMAIL_MAINS)
+            body = [fields.fill(main)]
+            if rng.random() < 0.7:
+                body.insert(0, fields.fill(rng.choice(V.EMAIL_OPENINGS)))
+            if rng.random() < 0.6:
+                body.append(fields.fill(rng.choice(V.EMAIL_CLOSINGS)))
+            greeting = fields.fill(rng.choice(V.EMAIL_GREETINGS))
+            text = f"{greeting}\n\n{' '.join(body)}\n\n{rng.choice(V.EMAIL_SIGN_OFFS)}\n{p.first}"
             self.row(
                 p,
                 at,
                 "email",
                 text,
                 session_id=f"{p.user_id}-mail-{k + 1}",
-                metadata={"subject": subject, "to": [f"{friend.lower()}@example.com"]},
+                metadata={"subject": fields.fill(subject), "to": [f"{friend.lower()}@example.com"]},
             )
         elif source == "calendar":
-            title = _fill(rng, rng.choice(_CALENDAR), p)
-            begins = at.replace(minute=0, second=0)
+            title = fields.fill(rng.choice(V.CALENDAR))
+            begins = at.replace(
+                hour=min(max(at.hour, 7), 20), minute=rng.choice((0, 0, 15, 30, 45)), second=0
+            )
+            ends = begins + timedelta(minutes=rng.choice((30, 45, 60, 60, 90, 120)))
+            text = f"{title} at {begins:%H:%M}"
+            if rng.random() < 0.4:
+                text += f" ({fields['location']})"
             self.row(
                 p,
                 at,
                 "calendar",
-                f"{title} at {begins:%H:%M}",
+                text,
                 session_id=f"{p.user_id}-cal",
-                metadata={
-                    "title": title,
-                    "start": _iso(begins, 0, rng),
-                    "end": _iso(begins + timedelta(hours=1), 0, rng),
-                },
+                metadata={"title": title, "start": _iso(begins, 0, rng), "end": _iso(ends, 0, rng)},
             )
         elif source == "event":
-            kind, template = rng.choice(_EVENTS)
-            text = _fill(rng, template, p)
-            self.row(p, at, "event", text, metadata={"type": kind, "url": f"https://example.com/a/{k}"})
+            kind, template = rng.choice(V.EVENT_ROWS)
+            text = fields.fill(template)
+            url = f"https://example.com/{kind.replace('_', '-')}/{k}-{rng.randint(100, 99999)}"
+            self.row(p, at, "event", text, metadata={"type": kind, "url": url})
         elif source == "document":
-            topic = rng.choice(_TOPICS)
-            text = (
-                f"Notes on {topic}\n\nAction items for {rng.choice(_RELATIVE_DATES)}: read up, draft a plan."
-            )
+            template, title = rng.choice(V.DOCUMENTS)
+            text = fields.fill(template)
             self.row(
                 p,
                 at,
                 "document",
                 text,
                 session_id=f"{p.user_id}-doc-{k + 1}",
-                metadata={"title": f"Notes on {topic}", "format": "markdown"},
+                metadata={"title": fields.fill(title), "format": "markdown"},
             )
         else:
-            rating, template = rng.choice(_FEEDBACK)
-            self.row(p, at, "feedback", _fill(rng, template, p), metadata={"rating": rating})
+            rating, template = rng.choice(V.FEEDBACK)
+            self.row(p, at, "feedback", fields.fill(template), metadata={"rating": rating})
 
 
 # --- ground truth ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cluster.settings import Settings
+from memory import synthetic_vocab
 from memory.extract import Extraction, RuleExtractor
 from memory.ingest import validate_signal
 from memory.synthetic import MALFORMED_KINDS, SyntheticData, generate, users_of, write_jsonl
@@ -26,6 +27,12 @@ _CARD = re.compile(r"\b\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{4}\b")
 @pytest.fixture(scope="module")
 def data() -> SyntheticData:
     return generate(users=10, sessions_per_user=10, turns_per_session=10, seed=11)
+
+
+@pytest.fixture(scope="module")
+def bench_data() -> SyntheticData:
+    """The benchmark's shape: 100 users x 20 sessions x 10 turns, about 21,000 rows."""
+    return generate(users=100, sessions_per_user=20, turns_per_session=10, seed=1, malformed_rate=0.0)
 
 
 def _malformed_kind(row: dict[str, object]) -> str | None:
@@ -224,3 +231,44 @@ def test_fast_enough_for_benchmarks() -> None:
     big = generate(users=200, sessions_per_user=10, turns_per_session=10, seed=5)
     assert len(big.signals) >= 20_000
     assert time.perf_counter() - began < 2.0
+
+
+def test_texts_are_varied_like_real_logs(bench_data: SyntheticData) -> None:
+    valid = _valid(bench_data)
+    texts = Counter(str(r["text"]) for r in valid)
+    assert len(texts) / len(valid) >= 0.9
+    assert max(texts.values()) <= 0.005 * len(valid)
+    for role in ("user", "assistant"):
+        said = [str(r["text"]) for r in valid if r.get("role") == role]
+        assert len(set(said)) / len(said) >= 0.95, role
+
+
+def test_chat_turns_have_chat_length(bench_data: SyntheticData) -> None:
+    chat = [len(str(r["text"]).split()) for r in bench_data.signals if r["source"] == "chat"]
+    assert sum(n < 6 for n in chat) / len(chat) < 0.03  # "thanks!", "ok" and the like
+    assert sum(6 <= n <= 30 for n in chat) / len(chat) >= 0.85
+    assert max(chat) < 80
+
+
+def test_replies_refer_to_the_user_turn_before(bench_data: SyntheticData) -> None:
+    sessions: dict[str, list[dict[str, object]]] = {}
+    for row in bench_data.signals:
+        if row["source"] == "chat":
+            sessions.setdefault(str(row["session_id"]), []).append(row)
+    referring = pairs = 0
+    for rows in sessions.values():
+        assert [r["role"] for r in rows] == ["user", "assistant"] * (len(rows) // 2)
+        for user, reply in zip(rows[::2], rows[1::2], strict=True):
+            pairs += 1
+            said = set(re.findall(r"[A-Za-z][a-z]{4,}", str(user["text"])))
+            referring += bool(said & set(re.findall(r"[A-Za-z][a-z]{4,}", str(reply["text"]))))
+    assert pairs >= 9000
+    assert referring / pairs >= 0.6
+
+
+def test_every_user_template_names_the_fields_its_replies_use() -> None:
+    for kind, templates in synthetic_vocab.USER.items():
+        assert kind in synthetic_vocab.USER_WEIGHTS and kind in synthetic_vocab.BODIES
+        for template, _ in templates:
+            for name in synthetic_vocab.CORE.get(kind, ()):
+                assert re.search(r"\{(?:a_)?" + name + r"\}", template, re.I), (kind, template)
