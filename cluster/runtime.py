@@ -30,10 +30,16 @@ def cluster_gpus() -> float:
 
 
 def embedding_actor_resources(embedding: EmbeddingSettings) -> dict[str, Any]:
-    """Ray resources of one embedding actor: a GPU fraction when the cluster has GPUs, else a CPU."""
+    """Ray options of one embedding actor: a GPU fraction when the cluster has GPUs, else a CPU.
+
+    On CPU the actor reserves one logical CPU but runs the model on ``embedding.threads``
+    (default: every core of the node); Ray would otherwise pin OpenMP to one thread.
+    """
     if cluster_gpus() > 0:
         return {"num_gpus": embedding.gpu_fraction, "num_cpus": 0.5}
-    return {"num_cpus": 1}
+    threads = str(embedding.threads or os.cpu_count() or 1)
+    env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    return {"num_cpus": 1, "runtime_env": {"env_vars": env}}
 
 
 def start_serving(settings: Settings) -> str:
