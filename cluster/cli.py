@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,20 +91,41 @@ def search(
     user: Annotated[str, typer.Argument(help="User id.")],
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: int = 5,
-    mode: Annotated[str, typer.Option(help="vector or keyword")] = "vector",
+    mode: Annotated[str, typer.Option(help="ranked, hybrid, vector or keyword")] = "ranked",
+    kind: Annotated[list[str] | None, typer.Option(help="Only these memory kinds.")] = None,
+    as_of: Annotated[
+        datetime | None, typer.Option(help="What was valid at this time (UTC unless it says otherwise).")
+    ] = None,
+    include_superseded: Annotated[bool, typer.Option(help="Also memories a newer one replaced.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Search one user's current memories."""
+    """Search one user's memories (current ones unless --as-of or --include-superseded)."""
     from memory import search as run_search
 
-    if mode not in ("vector", "keyword"):
-        console.print("[red]error:[/red] --mode must be vector or keyword")
-        raise typer.Exit(2)
     settings, store = _store(config, tenant)
-    rows = run_search(store, user, query, k=k, mode=mode, embedder=settings.embedding.model)  # type: ignore[arg-type]
-    table = Table("score", "kind", "text", "sources")
+    try:
+        rows = run_search(
+            store,
+            user,
+            query,
+            k=k,
+            mode=mode,  # type: ignore[arg-type]  # validated by search
+            kinds=kind,
+            as_of=as_of,
+            include_superseded=include_superseded,
+            settings=settings.retrieval,
+            embedder=settings.embedding.model,
+        )
+    except EngramError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    table = Table("score", "kind", "text", "valid", "sources")
     for row in rows:
-        table.add_row(f"{row['score']:.3f}", row["kind"], row["text"], ", ".join(row["sources"][:3]))
+        valid = f"{row['valid_from']:%Y-%m-%d}→" + (
+            f"{row['valid_to']:%Y-%m-%d}" if row["valid_to"] else "now"
+        )
+        sources = ", ".join(row["sources"][:3]) + ("…" if len(row["sources"]) > 3 else "")
+        table.add_row(f"{row['score']:.3f}", row["kind"], row["text"], valid, sources)
     console.print(table)
 
 

@@ -126,37 +126,63 @@ class ApiSettings(StrictModel):
         return f"sqlite:///{storage_root}/control.db"
 
 
+_HALF_LIVES: dict[MemoryKind, float] = {"episode": 14.0, "summary": 14.0}
+
+
 class RetrievalSettings(StrictModel):
     """How ``memory.search`` finds and orders memories; the defaults come from bench/retrieval_quality.py."""
 
     candidates: int = Field(
-        50, ge=1, le=1_000, description="Rows each leg (vector, BM25) returns before fusion; at least k."
+        50,
+        ge=1,
+        le=1_000,
+        description="Rows each leg (vector, BM25) of a hybrid query returns, and fused rows kept for "
+        "ranking; at least k is used.",
     )
     fusion: Literal["rrf", "linear"] = Field(
         "rrf",
-        description="How vector and BM25 results are fused: reciprocal rank fusion (LanceDB RRFReranker) "
-        "or a weighted sum of min-max normalized scores (LanceDB LinearCombinationReranker).",
+        description="How LanceDB fuses the vector and BM25 legs in hybrid mode and for the ranked "
+        "candidates: reciprocal rank fusion (RRFReranker) or a weighted sum of min-max normalized "
+        "scores (LinearCombinationReranker, which scores a lone BM25 hit 0).",
     )
     rrf_k: int = Field(60, ge=1, description="The k of reciprocal rank fusion: 1 / (k + rank).")
-    dense_weight: float = Field(0.7, ge=0, le=1, description="Share of the vector score in linear fusion.")
-    relevance_weight: float = Field(1.0, ge=0, description="Weight of fused relevance in the ranked score.")
-    recency_weight: float = Field(0.1, ge=0, description="Weight of recency decay in the ranked score.")
-    importance_weight: float = Field(0.1, ge=0, description="Weight of a memory's importance in the ranked score.")
+    dense_weight: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="Share of cosine similarity in the ranked relevance (and of the vector score in "
+        "linear fusion); the rest is BM25.",
+    )
+    bm25_half: float = Field(
+        5.0, gt=0, description="BM25 score that counts as half relevant; BM25 saturates as s / (s + this)."
+    )
+    relevance_weight: float = Field(
+        1.0, ge=0, description="Weight of relevance (cosine and saturated BM25) in the ranked score."
+    )
+    recency_weight: float = Field(
+        0.3,
+        ge=0,
+        description="Weight of recency in the ranked score (1 for kinds that do not decay, such as "
+        "current facts).",
+    )
+    importance_weight: float = Field(
+        0.2, ge=0, description="Weight of a memory's importance in the ranked score."
+    )
     support_weight: float = Field(
         0.05, ge=0, description="Weight of support (signals backing a memory) in the ranked score."
     )
     temporal_weight: float = Field(
-        0.3, ge=0, description="Weight of the match between a memory's time and dates named in the query."
+        0.2, ge=0, description="Weight of the match between a memory's time and dates named in the query."
     )
     half_life_days: dict[MemoryKind, float] = Field(
-        default_factory=lambda: {"episode": 30.0, "summary": 30.0},
+        default_factory=lambda: _HALF_LIVES.copy(),
         description="Recency half-life per memory kind, in days; a kind not listed does not decay.",
     )
     support_saturation: int = Field(
         8, ge=1, description="Support at which the support component reaches 1 (it grows with log support)."
     )
     mmr_lambda: float = Field(
-        0.7,
+        0.6,
         ge=0,
         le=1,
         description="Maximal marginal relevance: 1 ranks by score alone, lower values push near-duplicates "

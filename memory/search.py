@@ -1,51 +1,44 @@
-"""Search a user's memories by vector or keyword (ranking and hybrid fusion build on this)."""
+"""The one way to search a user's memories: ``search``, plus listing and reading them.
+
+``search`` runs in four modes over a tenant's memories table, always prefiltered by user,
+kind and validity inside LanceDB:
+
+- ``"vector"``: cosine similarity of the query embedding;
+- ``"keyword"``: BM25 on the native full-text index;
+- ``"hybrid"``: both, fused by LanceDB's reranker (RRF by default);
+- ``"ranked"`` (the default): hybrid candidates, then dates in the query, recency,
+  importance and support, then MMR diversity (``memory.ranking``).
+
+Each result holds ``memory_id``, ``text``, ``kind``, ``score``, ``scores`` (the components of
+the score), ``sources`` (signal ids), ``valid_from`` and ``valid_to``, and also ``user_id``,
+``slot``, ``value``, ``importance``, ``confidence``, ``support`` and ``event_at``.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from functools import lru_cache
-from typing import Any, Literal, cast
-
-from lancedb.query import LanceQueryBuilder, LanceVectorQueryBuilder
+from datetime import UTC, datetime
+from typing import Any
 
 from cluster.paths import validate_user_id
-from memory.embed import Embedder, get_embedder
+from cluster.settings import RetrievalSettings
+from memory import ranking
+from memory.retrieval import (
+    MODES,
+    RESULT_COLUMNS,
+    Mode,
+    Scope,
+    SearchError,
+    fetch,
+    query_vector,
+    understand,
+    utc,
+    within,
+)
+from memory.schemas import KINDS
 from memory.store import TenantStore, in_list, quote
 
-Mode = Literal["vector", "keyword"]
-RESULT_COLUMNS = [
-    "memory_id",
-    "user_id",
-    "kind",
-    "text",
-    "slot",
-    "value",
-    "importance",
-    "confidence",
-    "support",
-    "sources",
-    "valid_from",
-    "valid_to",
-]
-
-
-@lru_cache(maxsize=2)
-def query_embedder(name: str) -> Embedder:
-    """The embedder for queries, loaded once per process."""
-    return get_embedder(name)
-
-
-def memory_filter(user_id: str, kinds: list[str] | None = None, as_of: datetime | None = None) -> str:
-    """Filter of one user's memories: current ones, or those valid at ``as_of``."""
-    parts = [f"user_id = {quote(validate_user_id(user_id))}"]
-    if kinds:
-        parts.append(in_list("kind", kinds))
-    if as_of is None:
-        parts.append("valid_to IS NULL")
-    else:
-        at = f"TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}'"
-        parts.append(f"valid_from <= {at} AND (valid_to IS NULL OR valid_to > {at})")
-    return " AND ".join(parts)
+MAX_K = 1_000
+_DEFAULTS = RetrievalSettings()
 
 
 def search(
@@ -54,29 +47,67 @@ def search(
     query: str,
     *,
     k: int = 10,
-    mode: Mode = "vector",
+    mode: Mode = "ranked",
     kinds: list[str] | None = None,
     as_of: datetime | None = None,
+    include_superseded: bool = False,
+    now: datetime | None = None,
+    settings: RetrievalSettings | None = None,
     embedder: str = "all-minilm-l6-v2",
 ) -> list[dict[str, Any]]:
-    """Top ``k`` memories of ``user_id`` for ``query``, each with its ``score`` and ``sources``."""
+    """Top ``k`` memories of ``user_id`` for ``query``, best first.
+
+    ``kinds`` limits the memory kinds; ``as_of`` returns what was valid at that time (and
+    known by then) instead of what is current; ``include_superseded`` also returns memories
+    a newer one replaced. ``now`` (default: the current time) is the reference for dates in
+    the query and, without ``as_of``, for recency. ``embedder`` must be the model that built
+    the memories (``Settings.embedding.model``); ``settings`` defaults to ``Settings().retrieval``.
+    """
+    if mode not in MODES:
+        raise SearchError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", param="mode")
+    if not 1 <= k <= MAX_K:
+        raise SearchError(f"k must be between 1 and {MAX_K}, got {k}", param="k")
+    if not query.strip():
+        raise SearchError("query must not be empty", param="query")
+    validate_user_id(user_id)
+    unknown = sorted(set(kinds or ()) - set(KINDS))
+    if unknown:
+        raise SearchError(f"unknown memory kinds {unknown}; valid kinds: {', '.join(KINDS)}", param="kinds")
     if not store.has("memories"):
         return []
+    cfg = settings or _DEFAULTS
+    now = utc(now) or datetime.now(UTC)
+    as_of = utc(as_of)
+    at = as_of or now
+    plan = understand(query, now, dates=mode == "ranked" and cfg.query_dates)
+    scope = Scope(
+        user_id,
+        at,
+        kinds=tuple(kinds) if kinds else None,
+        as_of=as_of,
+        include_superseded=include_superseded,
+        since=plan.since,
+    )
+    vector = None if mode == "keyword" else query_vector(embedder, plan.text, cfg.query_cache_size)
     table = store.memories()
-    where = memory_filter(user_id, kinds, as_of)
-    q: LanceQueryBuilder
-    if mode == "vector":
-        vector = query_embedder(embedder).embed([query])[0]
-        dense = cast(LanceVectorQueryBuilder, table.search(vector, vector_column_name="vector"))
-        q = dense.distance_type("cosine")
-        score_column, to_score = "_distance", lambda d: 1.0 - float(d)
-    else:
-        q = table.search(query, query_type="fts", fts_columns="text")
-        score_column, to_score = "_score", float
-    rows = q.where(where, prefilter=True).select(RESULT_COLUMNS).limit(k).to_arrow().to_pylist()
-    for row in rows:
-        row["score"] = to_score(row.pop(score_column))
-    return rows
+    where = scope.where()
+    if mode in ("vector", "keyword"):
+        return [_result(r) for r in fetch(table, plan, vector, where, mode, k, cfg).rows]
+    limit = max(cfg.candidates, k)
+    found = fetch(table, plan, vector, where, "hybrid", limit, cfg)
+    if mode == "hybrid":
+        return [_result(r) for r in found.rows[:k]]
+    if plan.spans:
+        found = found.merge(
+            fetch(table, plan, vector, f"{where} AND {within(plan.spans)}", "hybrid", limit, cfg)
+        )
+    return [_result(r) for r in ranking.rank(found.rows, plan, cfg, at, k)]
+
+
+def _result(row: dict[str, Any]) -> dict[str, Any]:
+    row.pop("vector", None)
+    row["score"] = float(row["score"])
+    return row
 
 
 def list_memories(

@@ -37,6 +37,8 @@ class Retriever:
             k=k,
             kinds=kinds,
             as_of=as_of,
+            include_superseded=include_superseded,
+            settings=self.settings.retrieval,
             embedder=self.settings.embedding.model,
         )
 

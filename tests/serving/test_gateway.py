@@ -88,6 +88,8 @@ def test_signals_become_searchable_by_themselves(gateway: Gateway) -> None:
         lambda: [r for r in _search(gateway, key, "alice", "where does alice live") if r["kind"] == "fact"]
     )
     assert results[0]["text"] == "Lives in Lisbon" and results[0]["sources"]
+    # the profile is written in the same pass, just after the memories
+    wait_for(lambda: gateway.client.get("/v1/users/alice/profile", headers=key).status_code == 200)
     profile = gateway.client.get("/v1/users/alice/profile", headers=key).json()
     assert profile["signals"] == 2 and profile["current_facts"]["home_city"] == "Lisbon"
 
