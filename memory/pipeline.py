@@ -165,10 +165,12 @@ def _commit(
             continue
         if memories is None:
             memories = store.memories(batch["vector"].type.list_size)
-        store.upsert("memories", memories, batch, "memory_id", update=True)
+        store.upsert("memories", memories, batch, "memory_id", update=True, refresh=False)
         report.memories_written += batch.num_rows
         for kind, count in zip(*_counts(batch["kind"]), strict=True):
             report.by_kind[kind] = report.by_kind.get(kind, 0) + count
+    if memories is not None:
+        store.refresh_indexes("memories", memories)
     written = time.perf_counter()
     users = pc.unique(pending["user_id"]).to_pylist()
     profiles = build_profiles(store, users, top_topics=settings.pipeline.profile_top_topics, now=now)

@@ -76,15 +76,19 @@ class TenantStore:
     def has(self, name: str) -> bool:
         return name in self.db.list_tables().tables
 
-    def upsert(self, name: str, table: Table, rows: pa.Table, key: str, *, update: bool) -> int:
-        """merge_insert ``rows`` on ``key``; returns rows inserted. Keeps indexes current."""
+    def upsert(
+        self, name: str, table: Table, rows: pa.Table, key: str, *, update: bool, refresh: bool = True
+    ) -> int:
+        """merge_insert ``rows`` on ``key``; returns rows inserted. ``refresh`` keeps indexes current now;
+        a caller writing several chunks refreshes once after the last."""
         if rows.num_rows == 0:
             return 0
         merge = table.merge_insert(key)
         if update:
             merge = merge.when_matched_update_all()
         result = merge.when_not_matched_insert_all().execute(rows)
-        self.refresh_indexes(name, table)
+        if refresh:
+            self.refresh_indexes(name, table)
         return int(result.num_inserted_rows)
 
     def refresh_indexes(self, name: str, table: Table) -> None:
