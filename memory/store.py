@@ -6,6 +6,7 @@ through ``cluster.paths``; filters are built with ``quote`` from validated value
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from lancedb.table import Table
 
 from cluster.paths import tenant_path, validate_tenant_id
 from memory import schemas
+
+log = logging.getLogger(__name__)
 
 # Scalar and full-text indexes per table: column -> index config.
 _INDEXES: dict[str, dict[str, Any]] = {
@@ -91,11 +94,23 @@ class TenantStore:
             self.refresh_indexes(name, table)
         return int(result.num_inserted_rows)
 
-    def refresh_indexes(self, name: str, table: Table) -> None:
-        """Create missing indexes, fold new rows into existing ones, compact small files."""
-        existing = {tuple(ix.columns) for ix in table.list_indices()}
-        missing = {c: cfg for c, cfg in _INDEXES[name].items() if (c,) not in existing}
-        for column, config in missing.items():
-            table.create_index(column, config=config, replace=True)
-        if len(missing) < len(_INDEXES[name]):
-            table.optimize(cleanup_older_than=timedelta(days=7))
+    def refresh_indexes(self, name: str, table: Table, attempts: int = 3) -> None:
+        """Create missing indexes, fold new rows into existing ones, compact small files.
+
+        This is maintenance after a committed write: a compaction preempted by a concurrent
+        writer (LanceDB's retryable commit conflict) is retried, and if it keeps losing, left
+        to the next write rather than failing the caller.
+        """
+        for attempt in range(attempts):
+            try:
+                existing = {tuple(ix.columns) for ix in table.list_indices()}
+                missing = {c: cfg for c, cfg in _INDEXES[name].items() if (c,) not in existing}
+                for column, config in missing.items():
+                    table.create_index(column, config=config, replace=True)
+                if len(missing) < len(_INDEXES[name]):
+                    table.optimize(cleanup_older_than=timedelta(days=7))
+                return
+            except RuntimeError as e:
+                if "Retryable commit conflict" not in str(e):
+                    raise
+                log.info("index refresh of %s lost a commit race (attempt %d): %s", name, attempt + 1, e)
