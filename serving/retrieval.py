@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from cluster.settings import Settings
-from memory.embed import get_embedder
+from memory.retrieval import query_embedder
 from memory.search import search
 from memory.store import TenantStore
 
@@ -15,8 +15,7 @@ from memory.store import TenantStore
 class Retriever:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        cfg = settings.embedding
-        self.embedder = get_embedder(cfg.model, batch_size=cfg.batch_size, threads=cfg.threads)
+        self.embedder = query_embedder(settings.embedding.model)  # the one search itself uses
         self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(settings.storage_root, tenant))
 
     def search(
