@@ -11,18 +11,17 @@ from typing import Any
 
 from cluster.errors import NotFoundError
 from cluster.paths import validate_user_id
-from memory.stages import rows_to_table, vectors_of
+from memory.search import get_memory
+from memory.stages import rows_to_table
 from memory.store import TenantStore, quote
 
 EDITABLE = frozenset({"text", "importance", "confidence", "valid_to", "expires_at"})
 
 
 def _memory_row(store: TenantStore, memory_id: str) -> dict[str, Any]:
-    rows = store.memories().search().where(f"memory_id = {quote(memory_id)}").limit(1).to_arrow()
-    if rows.num_rows == 0:
+    row = get_memory(store, memory_id, with_vector=True)
+    if row is None:
         raise NotFoundError(f"no memory {memory_id!r}", param="memory_id")
-    row = rows.drop_columns(["vector"]).to_pylist()[0]
-    row["vector"] = vectors_of(rows["vector"])[0]
     return row
 
 

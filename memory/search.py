@@ -35,6 +35,7 @@ from memory.retrieval import (
     within,
 )
 from memory.schemas import KINDS
+from memory.stages import vectors_of
 from memory.store import TenantStore, in_list, quote
 
 MAX_K = 1_000
@@ -138,13 +139,17 @@ def list_memories(
     return table.slice(offset, limit).to_pylist()
 
 
-def get_memory(store: TenantStore, memory_id: str) -> dict[str, Any] | None:
+def get_memory(store: TenantStore, memory_id: str, *, with_vector: bool = False) -> dict[str, Any] | None:
+    """One memory by id (its ``vector`` as numpy only when asked), or None."""
     if not store.has("memories"):
         return None
     rows = store.memories().search().where(f"memory_id = {quote(memory_id)}").limit(1).to_arrow()
     if rows.num_rows == 0:
         return None
-    return rows.drop_columns(["vector"]).to_pylist()[0]
+    row = rows.drop_columns(["vector"]).to_pylist()[0]
+    if with_vector:
+        row["vector"] = vectors_of(rows["vector"])[0]
+    return row
 
 
 def list_quarantine(store: TenantStore, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
