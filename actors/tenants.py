@@ -12,29 +12,17 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    ForeignKey,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Column, DateTime, ForeignKey, String, Table, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from actors.db import engine_for, metadata
 from cluster.errors import ConflictError, NotFoundError
 from cluster.paths import validate_tenant_id
 
 KEY_PREFIX = "egk_"
 
-metadata = MetaData()
 tenants = Table(
     "tenants",
     metadata,
@@ -76,10 +64,7 @@ def _digest(secret: str) -> str:
 
 class TenantDirectory:
     def __init__(self, database_url: str) -> None:
-        self.engine: Engine = create_engine(database_url, future=True)
-        if self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database:
-            Path(self.engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        metadata.create_all(self.engine)
+        self.engine: Engine = engine_for(database_url)
 
     def create_tenant(self, tenant_id: str, name: str | None = None) -> NewKey:
         """Register a tenant and return its first key."""

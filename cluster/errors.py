@@ -49,3 +49,7 @@ class NotFoundError(EngramError, LookupError):
 
 class ConflictError(EngramError, ValueError):
     """The resource already exists or is in a state that forbids the change."""
+
+
+class InvalidRequestError(EngramError, ValueError):
+    """A request is well-formed but cannot be served as asked (too long a context, an unusable parameter)."""

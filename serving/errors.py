@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cluster.errors import ConflictError, EngramError, InvalidIdError, NotFoundError
+from cluster.errors import ConflictError, EngramError, InvalidIdError, InvalidRequestError, NotFoundError
 from memory.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ _DOMAIN: list[tuple[type[EngramError], int, str]] = [
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (InvalidIdError, 422, "invalid_request"),
+    (InvalidRequestError, 400, "invalid_request"),
     (IngestError, 422, "invalid_request"),
 ]
 _HTTP_TYPES = {

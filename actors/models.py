@@ -1,0 +1,158 @@
+"""Tenant models and their adapter versions, durable in SQL.
+
+A fine-tuned model is named ``ft:<base>:<tenant>:<suffix>`` and belongs to one tenant; each
+of its versions is a LoRA adapter folder under that tenant's storage
+(``tenants/<tenant>/adapters/<base>.<suffix>/v<n>``). One version is deployed: that is the
+one a chat request naming the model gets. ``resolve`` is tenant-scoped: another tenant's
+model is "not found", exactly like a model that does not exist.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, UniqueConstraint, insert, select
+from sqlalchemy import func as sql
+from sqlalchemy import update as sql_update
+
+from actors.db import engine_for, metadata
+from cluster.errors import InvalidIdError, NotFoundError
+from cluster.paths import tenant_path, validate_name, validate_tenant_id
+
+models = Table(
+    "models",
+    metadata,
+    Column("model", String(300), primary_key=True),
+    Column("tenant_id", String(63), nullable=False, index=True),
+    Column("base_model", String(128), nullable=False),
+    Column("suffix", String(64), nullable=False),
+    Column("deployed_version", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+model_versions = Table(
+    "model_versions",
+    metadata,
+    # The row id doubles as the adapter's LoRA id in the engines: stable and unique per (model, version).
+    Column("lora_id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(300), ForeignKey("models.model"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model", "version"),
+)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A served adapter version: everything an engine needs to find and load it."""
+
+    tenant_id: str
+    model: str
+    base_model: str
+    folder: str  # the adapter's folder name under the tenant's adapters area
+    version: int
+    lora_id: int
+
+    def path(self, storage_root: str) -> str:
+        return tenant_path(storage_root, self.tenant_id, "adapters", self.folder, f"v{self.version}")
+
+
+def model_name(base_model: str, tenant_id: str, suffix: str) -> str:
+    return f"ft:{base_model}:{tenant_id}:{suffix}"
+
+
+def _parse(model: str) -> tuple[str, str, str] | None:
+    parts = model.split(":")
+    if len(parts) != 4 or parts[0] != "ft":
+        return None
+    return parts[1], parts[2], parts[3]
+
+
+class ModelRegistry:
+    def __init__(self, database_url: str, storage_root: str) -> None:
+        self.engine = engine_for(database_url)
+        self.storage_root = storage_root
+
+    def register_adapter(self, tenant_id: str, base_model: str, suffix: str, source: str | Path) -> Adapter:
+        """Copy a peft adapter folder into the tenant's storage as the model's next version.
+
+        The first version of a model is deployed at once; later ones wait for a deploy.
+        """
+        validate_tenant_id(tenant_id)
+        validate_name(base_model, "base_model")
+        validate_name(suffix, "suffix")
+        source = Path(source)
+        if not (source / "adapter_config.json").is_file():
+            raise InvalidIdError(
+                f"{source} is not a peft adapter folder (no adapter_config.json)",
+                param="source",
+            )
+        name = model_name(base_model, tenant_id, suffix)
+        folder = f"{base_model}.{suffix}"
+        with self.engine.begin() as db:
+            if db.execute(select(models.c.model).where(models.c.model == name)).first() is None:
+                db.execute(
+                    insert(models).values(
+                        model=name,
+                        tenant_id=tenant_id,
+                        base_model=base_model,
+                        suffix=suffix,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            last = db.execute(
+                select(sql.max(model_versions.c.version)).where(model_versions.c.model == name)
+            ).scalar()
+            version = (last or 0) + 1
+            target = Path(tenant_path(self.storage_root, tenant_id, "adapters", folder, f"v{version}"))
+            shutil.rmtree(target, ignore_errors=True)  # left by a registration that failed after copying
+            shutil.copytree(source, target)
+            now = datetime.now(UTC)
+            db.execute(insert(model_versions).values(model=name, version=version, created_at=now))
+            lora_id = db.execute(
+                select(model_versions.c.lora_id).where(
+                    model_versions.c.model == name, model_versions.c.version == version
+                )
+            ).scalar_one()
+            if version == 1:
+                db.execute(sql_update(models).where(models.c.model == name).values(deployed_version=1))
+        return Adapter(tenant_id, name, base_model, folder, version, int(lora_id))
+
+    def resolve(self, tenant_id: str, model: str) -> Adapter:
+        """The deployed adapter of the caller's model ``model``; NotFoundError otherwise."""
+        parsed = _parse(model)
+        with self.engine.connect() as db:
+            row = db.execute(
+                select(models, model_versions.c.lora_id)
+                .join(
+                    model_versions,
+                    (model_versions.c.model == models.c.model)
+                    & (model_versions.c.version == models.c.deployed_version),
+                )
+                .where(models.c.model == model, models.c.tenant_id == tenant_id)
+            ).first()
+        if parsed is None or row is None:
+            raise NotFoundError(f"the model {model!r} does not exist", param="model")
+        folder = f"{row.base_model}.{row.suffix}"
+        return Adapter(tenant_id, model, row.base_model, folder, row.deployed_version, row.lora_id)
+
+    def list_models(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's own models with a deployed version, oldest first."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(models)
+                .where(models.c.tenant_id == tenant_id, models.c.deployed_version.is_not(None))
+                .order_by(models.c.created_at, models.c.model)
+            ).all()
+        return [
+            {
+                "model": r.model,
+                "base_model": r.base_model,
+                "version": r.deployed_version,
+                "created_at": r.created_at,
+            }
+            for r in rows
+        ]

