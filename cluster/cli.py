@@ -21,7 +21,9 @@ app = typer.Typer(
 memories_app = typer.Typer(help="Read a tenant's memories.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Read a tenant's quarantined signals.", no_args_is_help=True)
 app.add_typer(memories_app, name="memories")
+models_app = typer.Typer(help="Base models and tenants' fine-tuned models.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(models_app, name="models")
 console = Console()
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
@@ -172,6 +174,67 @@ def quarantine_list(tenant: Tenant, limit: int = 50, config: ConfigOption = None
         table.add_row(
             row["origin"] or "", str(row["line"] or ""), row["field"] or "", row["reason"], row["row"][:80]
         )
+    console.print(table)
+
+
+@models_app.command("bootstrap")
+def models_bootstrap(
+    name: Annotated[str, typer.Option(help="Base model id in the registry.")] = "engram-tiny",
+    seed: Annotated[int, typer.Option(help="Seed of the weights; the same seed gives the same files.")] = 0,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the model is there.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Build the embedded small base model under the storage root (serve and demo do it when missing)."""
+    from cluster.paths import model_path
+    from training.bootstrap import bootstrap_model
+
+    settings = _settings(config)
+    spec = settings.llm.base_models.get(name)
+    if spec is None or spec.path is not None:
+        console.print(f"[red]error:[/red] {name!r} is not an embedded model of llm.base_models")
+        raise typer.Exit(2)
+    with console.status(f"bootstrapping {name}"):
+        folder = bootstrap_model(model_path(settings.storage_root, name), seed=seed, overwrite=force)
+    console.print(f"{name}: {folder}")
+
+
+@models_app.command("register")
+def models_register(
+    tenant: Tenant,
+    adapter: Annotated[Path, typer.Argument(help="A peft LoRA adapter folder.")],
+    suffix: Annotated[str, typer.Option(help="Model name suffix: ft:<base>:<tenant>:<suffix>.")],
+    base: Annotated[str, typer.Option(help="Base model the adapter was trained on.")] = "engram-tiny",
+    config: ConfigOption = None,
+) -> None:
+    """Register an adapter folder as the next version of a tenant's model (the first one deploys)."""
+    from actors.models import ModelRegistry
+
+    settings = _settings(config)
+    if base not in settings.llm.base_models:
+        known = sorted(settings.llm.base_models)
+        console.print(f"[red]error:[/red] unknown base model {base!r}; known: {known}")
+        raise typer.Exit(2)
+    registry = ModelRegistry(settings.api.control_db_url(settings.storage_root), settings.storage_root)
+    try:
+        registered = registry.register_adapter(tenant, base, suffix, adapter)
+    except EngramError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
+    console.print(f"{registered.model} version {registered.version}")
+
+
+@models_app.command("list")
+def models_list(tenant: Tenant, config: ConfigOption = None) -> None:
+    """The base models and the tenant's deployed fine-tuned models."""
+    from actors.models import ModelRegistry
+
+    settings = _settings(config)
+    table = Table("model", "base", "version")
+    for name in settings.llm.base_models:
+        table.add_row(name, "", "")
+    registry = ModelRegistry(settings.api.control_db_url(settings.storage_root), settings.storage_root)
+    for row in registry.list_models(tenant):
+        table.add_row(row["model"], row["base_model"], str(row["version"]))
     console.print(table)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -82,3 +83,31 @@ def test_ingest_build_list_show_quarantine(tmp_path: Path, monkeypatch: pytest.M
         runner.invoke(app, ["memories", "show", "acme", "mem-missing", "--config", str(config)]).exit_code
         == 1
     )
+
+
+def test_models_bootstrap_register_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.serving.llm_fixtures import make_adapter
+
+    config = tmp_path / "engram.yaml"
+    config.write_text(f"storage_root: {tmp_path / 'store'}\n")
+    monkeypatch.setattr(cli.console, "width", 240)
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(app, [*args, "--config", str(config)])
+
+    booted = run("models", "bootstrap")
+    assert booted.exit_code == 0, booted.output
+    folder = tmp_path / "store" / "models" / "engram-tiny"
+    assert (folder / "config.json").exists()
+    adapter = make_adapter(str(folder), tmp_path / "adapter", seed=1)
+    for version in (1, 2):
+        registered = run("models", "register", "acme", str(adapter), "--suffix", "support")
+        assert registered.exit_code == 0, registered.output
+        assert f"ft:engram-tiny:acme:support version {version}" in registered.output
+    listed = run("models", "list", "acme")
+    assert "ft:engram-tiny:acme:support" in listed.output and "engram-tiny" in listed.output
+    assert "ft:" not in run("models", "list", "globex").output
+    bad = run("models", "register", "acme", str(tmp_path), "--suffix", "x")
+    assert bad.exit_code == 2 and "adapter_config.json" in bad.output
+    assert run("models", "bootstrap", "--name", "nope").exit_code == 2

@@ -67,3 +67,21 @@ def test_registry_names_valid_choices() -> None:
     assert reg.create("one") == 1
     with pytest.raises(UnknownComponentError, match="valid names: one"):
         reg.create("two")
+
+
+def test_llm_settings_validate_the_model_registry() -> None:
+    s = load_settings(
+        llm={"base_models": {"qwen2.5-7b": {"path": "s3://models/qwen", "max_model_len": 8192}}}
+    )
+    assert s.llm.base_models["qwen2.5-7b"].max_model_len == 8192
+    assert load_settings().llm.base_models["engram-tiny"].path is None
+    with pytest.raises(ConfigError, match="llm"):
+        load_settings(llm={"base_models": {"../up": {}}})
+    with pytest.raises(ConfigError) as e:
+        load_settings(llm={"max_lora_rank": 12})
+    assert e.value.param == "llm.max_lora_rank"
+    with pytest.raises(ConfigError, match="min_replicas"):
+        load_settings(llm={"min_replicas": 3, "max_replicas": 2})
+    with pytest.raises(ConfigError) as e:
+        load_settings(llm={"base_models": {"m": {"chat_tmpl": "x"}}})
+    assert e.value.param == "llm.base_models.m.chat_tmpl"
