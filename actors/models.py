@@ -22,6 +22,7 @@ from sqlalchemy import update as sql_update
 from actors.db import engine_for, metadata
 from cluster.errors import InvalidIdError, NotFoundError
 from cluster.paths import tenant_path, validate_name, validate_tenant_id
+from cluster.settings import Settings
 
 models = Table(
     "models",
@@ -75,6 +76,10 @@ class ModelRegistry:
     def __init__(self, database_url: str, storage_root: str) -> None:
         self.engine = engine_for(database_url)
         self.storage_root = storage_root
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelRegistry:
+        return cls(settings.api.control_db_url(settings.storage_root), settings.storage_root)
 
     def register_adapter(self, tenant_id: str, base_model: str, suffix: str, source: str | Path) -> Adapter:
         """Copy a peft adapter folder into the tenant's storage as the model's next version.

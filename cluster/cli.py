@@ -214,7 +214,7 @@ def models_register(
         known = sorted(settings.llm.base_models)
         console.print(f"[red]error:[/red] unknown base model {base!r}; known: {known}")
         raise typer.Exit(2)
-    registry = ModelRegistry(settings.api.control_db_url(settings.storage_root), settings.storage_root)
+    registry = ModelRegistry.from_settings(settings)
     try:
         registered = registry.register_adapter(tenant, base, suffix, adapter)
     except EngramError as e:
@@ -232,7 +232,7 @@ def models_list(tenant: Tenant, config: ConfigOption = None) -> None:
     table = Table("model", "base", "version")
     for name in settings.llm.base_models:
         table.add_row(name, "", "")
-    registry = ModelRegistry(settings.api.control_db_url(settings.storage_root), settings.storage_root)
+    registry = ModelRegistry.from_settings(settings)
     for row in registry.list_models(tenant):
         table.add_row(row["model"], row["base_model"], str(row["version"]))
     console.print(table)

@@ -70,6 +70,9 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1, max_length=1_000)
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     max_completion_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    min_tokens: int = Field(
+        0, ge=0, le=1_000_000, description="vLLM extension: tokens generated before the end token may stop."
+    )
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
     stop: (
@@ -160,6 +163,7 @@ async def chat_completions(
     generation = Generation(
         messages=messages,
         max_tokens=body.max_tokens or body.max_completion_tokens,
+        min_tokens=body.min_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or []),

@@ -29,9 +29,7 @@ class GatewayContext:
     models: ModelRegistry = field(init=False)
 
     def __post_init__(self) -> None:
-        self.models = ModelRegistry(
-            self.settings.api.control_db_url(self.settings.storage_root), self.settings.storage_root
-        )
+        self.models = ModelRegistry.from_settings(self.settings)
         self.rate_limiter = RateLimiter(self.settings.api.rate_limit_rps, self.settings.api.rate_limit_burst)
         self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(self.settings.storage_root, tenant))
 

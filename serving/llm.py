@@ -27,6 +27,7 @@ class Generation:
 
     messages: list[dict[str, str]]
     max_tokens: int | None = None
+    min_tokens: int = 0
     temperature: float = 1.0
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
@@ -74,6 +75,7 @@ class LLMServer:
             max_model_len=spec.max_model_len,
             dtype=spec.dtype,
             max_num_seqs=settings.llm.max_num_seqs,
+            stream_interval=settings.llm.stream_interval,
             enable_lora=True,
             max_loras=settings.llm.max_loras,
             max_lora_rank=settings.llm.max_lora_rank,
@@ -111,8 +113,13 @@ class LLMServer:
                 f"{self.max_model_len}-token context of {self.base_model}",
                 param="max_tokens",
             )
+        if request.min_tokens > max_tokens:
+            raise InvalidRequestError(
+                f"min_tokens {request.min_tokens} exceeds max_tokens {max_tokens}", param="min_tokens"
+            )
         return SamplingParams(
             max_tokens=max_tokens,
+            min_tokens=request.min_tokens,
             temperature=request.temperature,
             top_p=request.top_p,
             stop=request.stop or None,

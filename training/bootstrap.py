@@ -146,3 +146,26 @@ def ensure_base_model(settings: Settings, name: str) -> str:
     if spec.path is not None:
         return spec.path
     return str(bootstrap_model(model_path(settings.storage_root, name)))
+
+
+def random_adapter(base_dir: str | Path, target: str | Path, *, seed: int, rank: int = 8) -> Path:
+    """A peft LoRA adapter of the model in ``base_dir`` with random, non-zero weights, saved to ``target``.
+
+    It visibly changes the base model's output: what load tests and isolation tests need
+    without training one (``training`` makes real ones).
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir))
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=rank * 8,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
+    get_peft_model(model, config).save_pretrained(str(target))
+    return Path(target)

@@ -86,7 +86,7 @@ def test_ingest_build_list_show_quarantine(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_models_bootstrap_register_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.serving.llm_fixtures import make_adapter
+    from training.bootstrap import random_adapter
 
     config = tmp_path / "engram.yaml"
     config.write_text(f"storage_root: {tmp_path / 'store'}\n")
@@ -100,7 +100,7 @@ def test_models_bootstrap_register_list(tmp_path: Path, monkeypatch: pytest.Monk
     assert booted.exit_code == 0, booted.output
     folder = tmp_path / "store" / "models" / "engram-tiny"
     assert (folder / "config.json").exists()
-    adapter = make_adapter(str(folder), tmp_path / "adapter", seed=1)
+    adapter = random_adapter(str(folder), tmp_path / "adapter", seed=1)
     for version in (1, 2):
         registered = run("models", "register", "acme", str(adapter), "--suffix", "support")
         assert registered.exit_code == 0, registered.output

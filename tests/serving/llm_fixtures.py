@@ -7,7 +7,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,25 +22,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def make_adapter(base_dir: str, target: Path, seed: int, rank: int = 8) -> Path:
-    """A peft LoRA adapter with random (non-zero) weights: it visibly changes the base model's output."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base_dir)
-    config = LoraConfig(
-        r=rank,
-        lora_alpha=rank * 8,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-        init_lora_weights=False,
-        task_type="CAUSAL_LM",
-    )
-    get_peft_model(model, config).save_pretrained(target)
-    return target
 
 
 @dataclass

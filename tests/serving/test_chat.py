@@ -13,8 +13,8 @@ from cluster.settings import load_settings
 from serving.chat import MEMORY_PREAMBLE
 from serving.llm import LLMServer
 from tests.serving.conftest import ADMIN_KEY, wait_for
-from tests.serving.llm_fixtures import ChatGateway, make_adapter, serve_gateway, sse_events
-from training.bootstrap import ensure_base_model
+from tests.serving.llm_fixtures import ChatGateway, serve_gateway, sse_events
+from training.bootstrap import ensure_base_model, random_adapter
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm, pytest.mark.slow]
 
@@ -37,12 +37,10 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatGateway]:
 def tenants(gw: ChatGateway, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
     """Tenants acme and globex, each with its own adapter registered as model suffix 'support'."""
     keys = {"acme": gw.new_tenant("acme"), "globex": gw.new_tenant("globex")}
-    registry = ModelRegistry(
-        gw.settings.api.control_db_url(gw.settings.storage_root), gw.settings.storage_root
-    )
+    registry = ModelRegistry.from_settings(gw.settings)
     base_dir = ensure_base_model(gw.settings, BASE)
     for seed, tenant in enumerate(keys, start=1):
-        adapter = make_adapter(base_dir, tmp_path_factory.mktemp(f"adapter-{tenant}"), seed=seed)
+        adapter = random_adapter(base_dir, tmp_path_factory.mktemp(f"adapter-{tenant}"), seed=seed)
         registry.register_adapter(tenant, BASE, "support", adapter)
     return keys
 
@@ -244,6 +242,7 @@ def test_models_lists_base_and_own_models_only(gw: ChatGateway, tenants: dict[st
         ({"seed": "x"}, 422, "seed"),
         ({"tools": []}, 422, "tools"),
         ({"max_tokens": 4000}, 400, "max_tokens"),
+        ({"min_tokens": 20}, 400, "min_tokens"),
         ({"messages": [{"role": "user", "content": "word " * 3000}]}, 400, "messages"),
     ],
 )
@@ -266,9 +265,9 @@ def test_a_client_leaving_mid_stream_frees_the_engine(
             "POST",
             "/v1/chat/completions",
             headers=tenants["acme"],
-            json={**body, "max_tokens": 1900, "temperature": 1},
+            json={**body, "max_tokens": 1900, "min_tokens": 1900},
         ) as response:
-            lines = response.iter_lines()
+            lines = response.iter_lines()  # held: a dropped iterator would close the response
             assert next(lines).startswith("data: ")
             assert gw.llm.unfinished() == 1
         # The client hung up long before 1,900 tokens: the engine drops the request.

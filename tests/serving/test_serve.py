@@ -23,12 +23,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The app on a free port; a test marked ``llm`` also gets the vLLM deployment (slow to start)."""
     from ray import serve
 
     port = _free_port()
+    llm = {} if request.node.get_closest_marker("llm") else {"base_models": {}}
     settings = load_settings(
-        storage_root=str(tmp_path), api={"admin_key": ADMIN_KEY, "port": port, "builder_interval_s": 0.2}
+        storage_root=str(tmp_path),
+        api={"admin_key": ADMIN_KEY, "port": port, "builder_interval_s": 0.2},
+        llm=llm,
     )
     url = start_serving(settings)
     yield url
@@ -73,3 +77,59 @@ def test_signal_to_searchable_memory_over_http(served: str) -> None:
             "engram_builder_total"
             in http.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).text
         )
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_chat_through_serve_with_memory_and_a_client_leaving_mid_stream(served: str) -> None:
+    from ray import serve
+
+    from tests.serving.llm_fixtures import sse_events
+
+    with httpx.Client(base_url=served, timeout=120) as http:
+        created = http.post(
+            "/admin/tenants", json={"tenant_id": "acme"}, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        )
+        key = {"Authorization": f"Bearer {created.json()['api_key']['key']}"}
+        signal = {
+            "user_id": "alice",
+            "source": "chat",
+            "role": "user",
+            "session_id": "s1",
+            "text": "I moved to Lisbon last month",
+            "occurred_at": "2024-06-03T09:00:00Z",
+        }
+        assert http.post("/v1/signals", headers=key, json={"signals": [signal]}).json()["accepted"] == 1
+        body = {
+            "model": "engram-tiny",
+            "messages": [{"role": "user", "content": "Where do I live?"}],
+            "user": "alice",
+            "temperature": 0,
+            "max_tokens": 8,
+        }
+
+        def answered_with_memory() -> dict:
+            response = http.post("/v1/chat/completions", headers=key, json=body).json()
+            return response if response["engram"]["memory_ids"] else {}
+
+        answer = wait_for(answered_with_memory, timeout=180)
+        assert answer["choices"][0]["message"]["content"] and answer["usage"]["completion_tokens"] <= 8
+        assert [m["id"] for m in http.get("/v1/models", headers=key).json()["data"]] == ["engram-tiny"]
+
+        streamed = {**body, "stream": True}
+        with http.stream("POST", "/v1/chat/completions", headers=key, json=streamed) as response:
+            events = sse_events(response)
+        assert (
+            "".join(e["choices"][0]["delta"].get("content", "") for e in events)
+            == (answer["choices"][0]["message"]["content"])
+        )
+
+        engine = serve.get_deployment_handle("LLM-engram-tiny", app_name="engram")
+        assert engine.unfinished.remote().result() == 0
+        # 1,900 tokens (min_tokens: no early end) take seconds; the client leaves after the first.
+        long = {**body, "stream": True, "max_tokens": 1900, "min_tokens": 1900, "memory": False}
+        with http.stream("POST", "/v1/chat/completions", headers=key, json=long) as response:
+            lines = response.iter_lines()  # held: a dropped iterator would close the response
+            assert next(lines).startswith("data: ")
+            assert engine.unfinished.remote().result() == 1
+        wait_for(lambda: engine.unfinished.remote().result() == 0, timeout=15)
