@@ -5,11 +5,14 @@ of its versions is a LoRA adapter folder under that tenant's storage
 (``tenants/<tenant>/adapters/<base>.<suffix>/v<n>``). One version is deployed: that is the
 one a chat request naming the model gets. ``resolve`` is tenant-scoped: another tenant's
 model is "not found", exactly like a model that does not exist.
+
+Adapters are encrypted at rest with the tenant's data key (``cluster.crypto``): the version
+folder holds ``<file>.enc`` files only; engines read a private decrypted copy
+(``serving.adapters``). LoRA ids are never reused, even after a tenant's rows are deleted.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +23,8 @@ from sqlalchemy import func as sql
 from sqlalchemy import update as sql_update
 
 from actors.db import engine_for, metadata
+from actors.keys import DataKeys
+from cluster.crypto import encrypt_tree
 from cluster.errors import InvalidIdError, NotFoundError
 from cluster.paths import tenant_path, validate_name, validate_tenant_id
 from cluster.settings import Settings
@@ -43,6 +48,7 @@ model_versions = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("model", "version"),
+    sqlite_autoincrement=True,  # a deleted row's id is never handed out again (see migration 0004)
 )
 
 
@@ -58,7 +64,17 @@ class Adapter:
     lora_id: int
 
     def path(self, storage_root: str) -> str:
+        """The adapter's encrypted folder in the tenant's storage."""
         return tenant_path(storage_root, self.tenant_id, "adapters", self.folder, f"v{self.version}")
+
+    @property
+    def context(self) -> str:
+        """What the adapter's files are bound to when encrypted: they open only as this version."""
+        return adapter_context(self.tenant_id, self.folder, self.version)
+
+
+def adapter_context(tenant_id: str, folder: str, version: int) -> str:
+    return f"{tenant_id}/adapters/{folder}/v{version}"
 
 
 def model_name(base_model: str, tenant_id: str, suffix: str) -> str:
@@ -73,16 +89,18 @@ def _parse(model: str) -> tuple[str, str, str] | None:
 
 
 class ModelRegistry:
-    def __init__(self, database_url: str, storage_root: str) -> None:
+    def __init__(self, database_url: str, storage_root: str, keys: DataKeys) -> None:
         self.engine = engine_for(database_url)
         self.storage_root = storage_root
+        self.keys = keys
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelRegistry:
-        return cls(settings.api.control_db_url(settings.storage_root), settings.storage_root)
+        database = settings.api.control_db_url(settings.storage_root)
+        return cls(database, settings.storage_root, DataKeys.from_settings(settings))
 
     def register_adapter(self, tenant_id: str, base_model: str, suffix: str, source: str | Path) -> Adapter:
-        """Copy a peft adapter folder into the tenant's storage as the model's next version.
+        """Encrypt a peft adapter folder into the tenant's storage as the model's next version.
 
         The first version of a model is deployed at once; later ones wait for a deploy.
         """
@@ -97,6 +115,7 @@ class ModelRegistry:
             )
         name = model_name(base_model, tenant_id, suffix)
         folder = f"{base_model}.{suffix}"
+        data_key = self.keys.key(tenant_id)  # KeyDestroyedError for a deleted tenant: nothing is written
         with self.engine.begin() as db:
             if db.execute(select(models.c.model).where(models.c.model == name)).first() is None:
                 db.execute(
@@ -113,8 +132,8 @@ class ModelRegistry:
             ).scalar()
             version = (last or 0) + 1
             target = Path(tenant_path(self.storage_root, tenant_id, "adapters", folder, f"v{version}"))
-            shutil.rmtree(target, ignore_errors=True)  # left by a registration that failed after copying
-            shutil.copytree(source, target)
+            # appears whole (replacing what a registration that failed after writing left) or not at all
+            encrypt_tree(source, target, data_key, adapter_context(tenant_id, folder, version))
             now = datetime.now(UTC)
             db.execute(insert(model_versions).values(model=name, version=version, created_at=now))
             lora_id = db.execute(

@@ -3,6 +3,10 @@
 A key is shown once, at creation: ``egk_<key_id>_<secret>``. Only the SHA-256 of the secret
 is stored; it is compared in constant time. Keys are revocable; a revoked key never
 authenticates again.
+
+A deleted tenant (``actors.deletion``) stays as a tombstone row with ``deleted_at`` set and its
+name scrubbed: it does not exist for any lookup, and its id is never given to a new tenant (other
+replicas' caches, audit events and engines' adapter caches may still name it).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, ForeignKey, String, Table, insert, select, update
+from sqlalchemy import Column, DateTime, ForeignKey, Select, String, Table, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -29,6 +33,7 @@ tenants = Table(
     Column("tenant_id", String(63), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
 )
 api_keys = Table(
     "api_keys",
@@ -58,6 +63,10 @@ class KeyScope:
     key_id: str
 
 
+def _live(tenant_id: str) -> Select[tuple[str]]:
+    return select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id, tenants.c.deleted_at.is_(None))
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -78,21 +87,27 @@ class TenantDirectory:
                 )
                 return self._new_key(db, tenant_id)
         except IntegrityError as e:
+            if self.deleted(tenant_id):
+                raise ConflictError(
+                    f"tenant id {tenant_id!r} belonged to a deleted tenant; ids are never reused",
+                    param="tenant_id",
+                ) from e
             raise ConflictError(f"tenant {tenant_id!r} already exists", param="tenant_id") from e
 
     def exists(self, tenant_id: str) -> bool:
+        """A live tenant (not deleted) has this id."""
         with self.engine.connect() as db:
-            return (
-                db.execute(select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)).first()
-                is not None
-            )
+            return db.execute(_live(tenant_id)).first() is not None
+
+    def deleted(self, tenant_id: str) -> bool:
+        """This id belonged to a tenant that was deleted."""
+        with self.engine.connect() as db:
+            row = db.execute(select(tenants.c.deleted_at).where(tenants.c.tenant_id == tenant_id)).first()
+        return row is not None and row.deleted_at is not None
 
     def create_key(self, tenant_id: str) -> NewKey:
         with self.engine.begin() as db:
-            if (
-                db.execute(select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)).first()
-                is None
-            ):
+            if db.execute(_live(tenant_id)).first() is None:
                 raise NotFoundError(f"no tenant {tenant_id!r}", param="tenant_id")
             return self._new_key(db, tenant_id)
 

@@ -87,7 +87,8 @@ def main() -> None:
 
     settings = load_settings(
         storage_root=tempfile.mkdtemp(prefix="engram-search-"),
-        api={"admin_key": ADMIN, "port": free_port(), "rate_limit_rps": 1e6, "rate_limit_burst": 10**6},
+        api={"admin_key": ADMIN, "port": free_port()},
+        quotas={"requests_per_s": 1e6, "burst": 10**6},
     )
     store = TenantStore(settings.storage_root, "bench")
     started = time.perf_counter()

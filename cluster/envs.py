@@ -26,3 +26,7 @@ ENGRAM_ADMIN_KEY: str | None = os.environ.get("ENGRAM_ADMIN_KEY") or None
 
 # SQLAlchemy URL of the control-plane database; overrides `api.database_url`.
 ENGRAM_DATABASE_URL: str | None = os.environ.get("ENGRAM_DATABASE_URL") or None
+
+# Base64 of the 32-byte master key that wraps every tenant's data key; overrides `security.master_key`.
+# Set it from a secret store; unset on a local storage root, a key file is generated there once.
+ENGRAM_MASTER_KEY: str | None = os.environ.get("ENGRAM_MASTER_KEY") or None

@@ -53,3 +53,11 @@ class ConflictError(EngramError, ValueError):
 
 class InvalidRequestError(EngramError, ValueError):
     """A request is well-formed but cannot be served as asked (too long a context, an unusable parameter)."""
+
+
+class DecryptionError(EngramError, RuntimeError):
+    """Sealed data or a wrapped key cannot be opened: another key, another context, or altered bytes."""
+
+
+class KeyDestroyedError(NotFoundError):
+    """A tenant's data key was destroyed (the tenant was deleted): what it sealed is unreadable for good."""

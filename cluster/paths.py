@@ -49,6 +49,11 @@ def _join(root: str, *parts: str) -> str:
     return "/".join([base, *parts])
 
 
+def tenant_root(root: str, tenant_id: str) -> str:
+    """``<root>/tenants/<tenant>``: everything the tenant stores (removed whole when it is deleted)."""
+    return _join(root, "tenants", validate_tenant_id(tenant_id))
+
+
 def tenant_path(root: str, tenant_id: str, area: TenantArea, *names: str) -> str:
     """``<root>/tenants/<tenant>/<area>/<names...>``; every component validated."""
     validate_tenant_id(tenant_id)

@@ -6,12 +6,22 @@ overrides declared in ``cluster.envs``. Unknown keys are errors that name the fi
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cluster import envs
 from cluster.errors import ConfigError
@@ -101,8 +111,6 @@ class ApiSettings(StrictModel):
     )
     max_signals_per_request: int = Field(1_000, ge=1, description="Larger POST /v1/signals bodies get 413.")
     max_body_bytes: int = Field(8 * 2**20, ge=1024, description="Larger request bodies get 413.")
-    rate_limit_rps: float = Field(200.0, gt=0, description="Requests per second per tenant before 429.")
-    rate_limit_burst: int = Field(400, ge=1, description="Requests a tenant may burst above its rate.")
     builder_interval_s: float = Field(
         1.0, gt=0, description="How often the background builder turns new signals into memories."
     )
@@ -124,6 +132,55 @@ class ApiSettings(StrictModel):
                 "api.database_url is required when storage_root is an object store", param="api"
             )
         return f"sqlite:///{storage_root}/control.db"
+
+
+class QuotaSettings(StrictModel):
+    """Every tenant's default limits; ``PUT /admin/tenants/{id}/quota`` overrides them per tenant.
+
+    None means unlimited.
+    """
+
+    requests_per_s: float = Field(200.0, gt=0, description="API requests per second per tenant before 429.")
+    burst: int = Field(400, ge=1, description="Requests a tenant may make at once above its rate.")
+    tokens_per_min: int | None = Field(
+        None, ge=1, description="LLM tokens (prompt + completion) per minute per tenant before 429."
+    )
+    storage_bytes: int | None = Field(
+        None, ge=0, description="Bytes a tenant may store (tables, files, adapters, checkpoints)."
+    )
+    concurrent_jobs: int | None = Field(2, ge=0, description="Fine-tune jobs a tenant may run at once.")
+    gpu_seconds: float | None = Field(None, ge=0, description="GPU-seconds a tenant may use per period.")
+    gpu_period_days: int = Field(30, ge=1, description="Length of the GPU-seconds period (rolling), days.")
+    usage_flush_s: float = Field(
+        1.0, gt=0, description="How often a gateway writes the usage it metered to the database."
+    )
+    cache_s: float = Field(
+        2.0, ge=0, description="How long a gateway trusts a tenant's quota and storage size it read."
+    )
+
+
+class BrokerSettings(StrictModel):
+    """The GPU broker: who gets pooled GPUs (serving first, training borrows what is idle)."""
+
+    capacity_gpus: float | None = Field(
+        None, ge=0, description="GPUs the broker pools; None: the Ray cluster's GPUs, read at each decision."
+    )
+    default_nominal_gpus: float = Field(
+        1.0, ge=0, description="Nominal GPU quota of a tenant with none set: what it uses without borrowing."
+    )
+    poll_s: float = Field(
+        0.2,
+        gt=0,
+        le=60,
+        description="How often a training run asks the broker whether to stop, and a waiting one whether "
+        "it is admitted.",
+    )
+    preemption_grace_s: float = Field(
+        300.0,
+        ge=0,
+        description="A preempted training run that has not checkpointed and stopped after this long is "
+        "taken as stopped and its GPUs given away.",
+    )
 
 
 _HALF_LIVES: dict[MemoryKind, float] = {"episode": 14.0, "summary": 14.0}
@@ -273,6 +330,36 @@ class LLMSettings(StrictModel):
         return self
 
 
+class SecuritySettings(StrictModel):
+    """Encryption at rest (``cluster.crypto``): a master key wraps one data key per tenant."""
+
+    master_key: SecretStr | None = Field(
+        None,
+        description="Base64 of the 32-byte master key that wraps every tenant's data key; keep it in a "
+        "secret store and pass it as ENGRAM_MASTER_KEY. None: on a local storage root a key is generated "
+        "once into <storage_root>/master.key (mode 0600), for local use; an object-store root needs it set.",
+    )
+    scratch_dir: str | None = Field(
+        None,
+        description="Folder in which private (mode 0700) decrypted copies are made for engines that read "
+        "plaintext files, such as vLLM loading an adapter; /dev/shm keeps them in memory. None: the "
+        "system's temporary folder.",
+    )
+
+    @field_validator("master_key")
+    @classmethod
+    def _key_size(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be base64 (of 32 random bytes)") from None
+        if len(raw) != 32:
+            raise ValueError(f"must be the base64 of 32 bytes, not of {len(raw)}")
+        return value
+
+
 class Settings(StrictModel):
     storage_root: str = Field(
         ".engram", description="Root of all tenant data: a local folder or an object-store URI."
@@ -287,6 +374,13 @@ class Settings(StrictModel):
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP gateway and control plane.")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Base models and the vLLM engines.")
+    security: SecuritySettings = Field(
+        default_factory=SecuritySettings, description="Master key and decrypted copies (encryption at rest)."
+    )
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings, description="Default per-tenant limits.")
+    broker: BrokerSettings = Field(
+        default_factory=BrokerSettings, description="GPU broker: nominal GPU quotas and preemption."
+    )
 
     @field_validator("storage_root")
     @classmethod
@@ -331,13 +425,17 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     }
     if api_env:
         data["api"] = {**data.get("api", {}), **api_env}
+    if envs.ENGRAM_MASTER_KEY:
+        data["security"] = {**data.get("security", {}), "master_key": envs.ENGRAM_MASTER_KEY}
     data.update(overrides)
     try:
         return Settings.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid setting {field}: {first['msg']}", param=field) from e
+        # a rejected secret is not chained: the validation error would carry its value into tracebacks
+        cause = None if field.startswith("security.master_key") else e
+        raise ConfigError(f"invalid setting {field}: {first['msg']}", param=field) from cause
 
 
 @lru_cache(maxsize=1)

@@ -39,8 +39,10 @@ def tenant_caller(request: Request) -> Caller:
         raise ApiError(
             401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
-    ctx.rate_limiter.check(scope.tenant_id)
-    return Caller(scope.tenant_id, scope.key_id)
+    ctx.limits.check_request(scope.tenant_id)
+    caller = Caller(scope.tenant_id, scope.key_id)
+    request.state.caller = caller  # for metering and the audit log
+    return caller
 
 
 def admin_caller(request: Request) -> None:
@@ -49,3 +51,4 @@ def admin_caller(request: Request) -> None:
     admin_key = request.app.state.ctx.settings.api.admin_key
     if admin_key is None or not hmac.compare_digest(token.encode(), admin_key.encode()):
         raise ApiError(403, "forbidden", "this route needs the admin key")
+    request.state.admin = True  # for the audit log

@@ -8,6 +8,7 @@ kept warm; large ones run on Ray Data.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import threading
@@ -41,6 +42,9 @@ class MemoryBuilder:
         self.settings = settings
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when a tenant's pass ends
+        self._building: str | None = None
+        self._gone: set[str] = set()  # deleted tenants: never built again
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._dirty: set[str] = set()
@@ -61,11 +65,15 @@ class MemoryBuilder:
     def notify(self, tenant_id: str) -> None:
         """New signals arrived for ``tenant_id``."""
         with self._lock:
-            self._dirty.add(tenant_id)
+            if tenant_id not in self._gone:
+                self._dirty.add(tenant_id)
 
     def start_build(self, tenant_id: str) -> dict[str, Any]:
         record = BuildRecord(id=f"build-{secrets.token_hex(8)}", tenant_id=tenant_id)
         with self._lock:
+            if tenant_id in self._gone:
+                record.status, record.error = "failed", "the tenant was deleted"
+                return asdict(record)
             self._builds[record.id] = record
             self._queued.setdefault(tenant_id, []).append(record)
             self._dirty.add(tenant_id)
@@ -82,6 +90,21 @@ class MemoryBuilder:
         with self._lock:
             return dict(self.totals)
 
+    async def forget_tenant(self, tenant_id: str) -> None:
+        """Never build ``tenant_id`` again (it is being deleted): its queued builds and their records
+        go, and a pass already building it is waited for, so nothing writes its tables afterwards."""
+        with self._lock:
+            self._gone.add(tenant_id)
+            self._dirty.discard(tenant_id)
+            self._queued.pop(tenant_id, None)
+            for build_id in [b for b, r in self._builds.items() if r.tenant_id == tenant_id]:
+                del self._builds[build_id]
+        await asyncio.to_thread(self._wait_idle, tenant_id)
+
+    def _wait_idle(self, tenant_id: str) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._building != tenant_id)
+
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
@@ -92,6 +115,9 @@ class MemoryBuilder:
             tenants, self._dirty = sorted(self._dirty), set()
         for tenant_id in tenants:
             with self._lock:
+                if tenant_id in self._gone:
+                    continue
+                self._building = tenant_id
                 records = self._queued.pop(tenant_id, [])
                 for record in records:
                     record.status = "running"
@@ -101,6 +127,10 @@ class MemoryBuilder:
                 log.exception("build of tenant %s failed", tenant_id)
                 self._finish(records, None, f"{type(e).__name__}: {e}")
                 continue
+            finally:
+                with self._idle:
+                    self._building = None
+                    self._idle.notify_all()
             self._finish(records, report, None)
 
     def _build(self, tenant_id: str) -> BuildReport:

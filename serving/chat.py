@@ -13,7 +13,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -155,6 +156,7 @@ async def chat_completions(
 ) -> dict[str, Any] | StreamingResponse:
     ctx = _ctx(request)
     llm, adapter = await resolve_model(ctx, caller.tenant_id, body.model)
+    ctx.limits.check_tokens(caller.tenant_id)
     messages = [m.as_text() for m in body.messages]
     options = body.memory_options()
     memory_ids: list[str] = []
@@ -174,13 +176,18 @@ async def chat_completions(
     first: Chunk = await anext(aiter(chunks))  # errors (context too long, bad adapter) surface as 4xx here
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
     extension = _extension(memory_ids, messages, options)
+    meter = partial(_meter, ctx, caller.tenant_id)
     if body.stream:
         usage = body.stream_options is not None and body.stream_options.include_usage
-        return StreamingResponse(_sse(head, extension, first, chunks, usage), media_type="text/event-stream")
+        events = _sse(head, extension, first, chunks, usage, meter)
+        return StreamingResponse(events, media_type="text/event-stream")
     parts, last = [first.text], first
-    async for chunk in chunks:
-        parts.append(chunk.text)
-        last = chunk
+    try:
+        async for chunk in chunks:
+            parts.append(chunk.text)
+            last = chunk
+    finally:
+        meter(last)
     return {
         **head,
         "object": "chat.completion",
@@ -204,8 +211,20 @@ def _usage(chunk: Chunk) -> dict[str, int]:
     }
 
 
+def _meter(ctx: GatewayContext, tenant_id: str, last: Chunk) -> None:
+    """The tokens of a finished (or abandoned) completion: metered, and taken from the tokens/min quota."""
+    ctx.usage.add(tenant_id, "prompt_tokens", last.prompt_tokens)
+    ctx.usage.add(tenant_id, "completion_tokens", last.completion_tokens)
+    ctx.limits.spend_tokens(tenant_id, last.prompt_tokens + last.completion_tokens)
+
+
 async def _sse(
-    head: dict[str, Any], extension: dict[str, Any], first: Chunk, chunks: AsyncIterator[Chunk], usage: bool
+    head: dict[str, Any],
+    extension: dict[str, Any],
+    first: Chunk,
+    chunks: AsyncIterator[Chunk],
+    usage: bool,
+    meter: Callable[[Chunk], None],
 ) -> AsyncIterator[str]:
     """Server-sent events in OpenAI's chunk format; leaving early (a client gone) aborts the request."""
 
@@ -225,6 +244,7 @@ async def _sse(
             yield f"data: {json.dumps(final)}\n\n"
         yield "data: [DONE]\n\n"
     finally:
+        meter(last)
         await _close(chunks)
 
 

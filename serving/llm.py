@@ -4,11 +4,14 @@
 also runs in-process (tests, the direct baseline of bench/serving.py). It renders the chat
 template, checks the context length, and streams ``Chunk`` deltas. Adapter files are read
 only from the owning tenant's storage: the path is rebuilt here from the registry's
-``Adapter`` record, never taken from a request.
+``Adapter`` record, never taken from a request. Adapters are encrypted at rest; the engine
+loads a private decrypted copy (``serving.adapters``), removed when the tenant is deleted or the
+server shuts down.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -19,6 +22,7 @@ from typing import Any
 from actors.models import Adapter
 from cluster.errors import InvalidRequestError
 from cluster.settings import Settings
+from serving.adapters import DecryptedAdapters
 from training.bootstrap import ensure_base_model
 
 
@@ -65,6 +69,7 @@ class LLMServer:
 
         self.settings = settings
         self.base_model = base_model
+        self.adapters = DecryptedAdapters(settings)
         spec = settings.llm.base_models[base_model]
         gpu = on_gpu()
         if not gpu:
@@ -138,7 +143,7 @@ class LLMServer:
                 param="model",
             )
         name = f"{adapter.tenant_id}/{adapter.folder}/v{adapter.version}"
-        return LoRARequest(name, adapter.lora_id, adapter.path(self.settings.storage_root))
+        return LoRARequest(name, adapter.lora_id, self.adapters.path(adapter))
 
     async def generate(self, request: Generation) -> AsyncIterator[Chunk]:
         """Stream the completion of ``request``; cancelling the iteration aborts it in the engine.
@@ -148,13 +153,14 @@ class LLMServer:
         """
         prompt = self.render(request.messages)
         params = self._sampling(request, len(prompt))
+        lora = await asyncio.to_thread(self._lora, request.adapter)  # may decrypt the adapter first
         interval = self.settings.llm.stream_interval_ms / 1000
         completion, text, flush_at = 0, "", 0.0
         async for output in self.engine.generate(
             {"prompt_token_ids": prompt},
             params,
             request.request_id,
-            lora_request=self._lora(request.adapter),
+            lora_request=lora,
         ):
             piece = output.outputs[0]
             completion += len(piece.token_ids)
@@ -171,5 +177,20 @@ class LLMServer:
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self.render(messages))
 
+    async def forget_tenant(self, tenant_id: str) -> list[int]:
+        """Drop a deleted tenant's adapters: the decrypted copies, and the engine's loaded weights."""
+        lora_ids = self.adapters.forget(tenant_id)
+        for lora_id in lora_ids:
+            await self.engine.remove_lora(lora_id)
+        return lora_ids
+
+    async def check_health(self) -> None:
+        """Serve's periodic health check: the engine answers, and adapters of tenants deleted through
+        any replica are dropped here too."""
+        await self.engine.check_health()
+        for tenant_id in await asyncio.to_thread(self.adapters.deleted_tenants):
+            await self.forget_tenant(tenant_id)
+
     def shutdown(self) -> None:
         self.engine.shutdown()
+        self.adapters.close()

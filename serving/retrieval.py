@@ -43,3 +43,7 @@ class Retriever:
 
     def embed(self, texts: list[str]) -> list[Any]:
         return list(self.embedder.embed(texts))
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Close the open stores (a deleted tenant's among them; the others reopen on next use)."""
+        self._stores.cache_clear()

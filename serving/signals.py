@@ -41,6 +41,7 @@ async def post_signals(
     limit = ctx.settings.api.max_signals_per_request
     if len(body.signals) > limit:
         raise ApiError(413, "payload_too_large", f"at most {limit} signals per request", "signals")
+    await asyncio.to_thread(ctx.limits.check_storage, caller.tenant_id)
     report = await asyncio.to_thread(
         ingest_rows, ctx.store(caller.tenant_id), body.signals, ctx.settings.ingest, origin="api"
     )

@@ -23,6 +23,7 @@ class Gateway:
     client: TestClient
     settings: Settings
     builder: MemoryBuilder
+    ctx: GatewayContext
 
     @property
     def admin(self) -> dict[str, str]:
@@ -34,15 +35,24 @@ class Gateway:
         return {"Authorization": f"Bearer {response.json()['api_key']['key']}"}
 
 
-def make_gateway(root: Path, **api: Any) -> tuple[Gateway, Callable[[], None]]:
+def make_gateway(
+    root: Path, quotas: dict[str, Any] | None = None, **api: Any
+) -> tuple[Gateway, Callable[[], None]]:
     settings = load_settings(
-        storage_root=str(root), api={"admin_key": ADMIN_KEY, "builder_interval_s": 0.2, **api}
+        storage_root=str(root),
+        api={"admin_key": ADMIN_KEY, "builder_interval_s": 0.2, **api},
+        quotas=quotas or {},
     )
     tenants = TenantDirectory(settings.api.control_db_url(settings.storage_root))
     builder = MemoryBuilder(settings)
     ctx = GatewayContext(settings, tenants, Retriever(settings), builder)
     client = TestClient(create_app(ctx))
-    return Gateway(client, settings, builder), builder.close
+
+    def close() -> None:
+        builder.close()
+        ctx.usage.close()
+
+    return Gateway(client, settings, builder, ctx), close
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,7 @@ def serve_gateway(settings: Settings, llm: LLMServer) -> Iterator[ChatGateway]:
         server.should_exit = True
         thread.join(timeout=30)
         builder.close()
+        ctx.usage.close()
 
 
 def sse_events(response: httpx.Response) -> list[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -273,3 +274,41 @@ def test_a_client_leaving_mid_stream_frees_the_engine(
         # The client hung up long before 1,900 tokens: the engine drops the request.
         wait_for(lambda: gw.llm.unfinished() == 0, timeout=10)
         assert chat(http, tenants["acme"], **GREEDY).status_code == 200
+
+
+def test_tokens_per_minute_quota_meters_and_limits_chat(gw: ChatGateway) -> None:
+    key = gw.new_tenant("tpm-t")
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with gw.client() as http:
+        put = http.put("/admin/tenants/tpm-t/quota", json={"tokens_per_min": 60}, headers=admin)
+        assert put.status_code == 200, put.text
+        first = chat(http, key, temperature=0, max_tokens=40, min_tokens=40)
+        assert first.status_code == 200, first.text
+        spent = first.json()["usage"]["total_tokens"]
+        assert spent > 60  # the one admitted request overdraws the minute's 60 tokens
+        refused = chat(http, key, **GREEDY)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["param"] == "tokens_per_min"
+        assert int(refused.headers["retry-after"]) >= 1
+        usage = http.get("/v1/usage", headers=key).json()["usage"]
+    assert usage["prompt_tokens"] + usage["completion_tokens"] == spent
+    assert usage["completion_tokens"] == 40
+
+
+def test_a_deleted_tenants_adapter_is_gone_from_the_engine(
+    gw: ChatGateway, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    key = gw.new_tenant("doomed")
+    base_dir = ensure_base_model(gw.settings, BASE)
+    adapter_dir = random_adapter(base_dir, tmp_path_factory.mktemp("adapter-doomed"), seed=9)
+    ModelRegistry.from_settings(gw.settings).register_adapter("doomed", BASE, "support", adapter_dir)
+    model = "ft:engram-tiny:doomed:support"
+    with gw.client() as http:
+        assert chat(http, key, model=model, **GREEDY).status_code == 200
+        copies = gw.llm.adapters.root / "doomed"
+        assert (next(copies.iterdir()) / "adapter_config.json").is_file()  # the engine's private plaintext
+        deleted = http.delete("/admin/tenants/doomed", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        assert deleted.status_code == 200, deleted.text
+        assert chat(http, key, model=model, **GREEDY).status_code == 401
+    assert not copies.exists() and "doomed" not in gw.llm.adapters.tenants()
+    assert not Path(gw.settings.storage_root, "tenants", "doomed").exists()

@@ -15,7 +15,7 @@ from tests.serving.conftest import Gateway, make_gateway
 pytestmark = pytest.mark.slow
 
 _root = Path(__import__("tempfile").mkdtemp(prefix="engram-fuzz-"))
-_gateway, _close = make_gateway(_root, rate_limit_rps=1e6, rate_limit_burst=10**6)
+_gateway, _close = make_gateway(_root, quotas={"requests_per_s": 1e6, "burst": 10**6})
 _key = _gateway.new_tenant("fuzz")
 _gateway.client.post(
     "/v1/signals",

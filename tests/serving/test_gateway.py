@@ -127,7 +127,7 @@ def test_request_limits_and_validation(tmp_path: Path) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
-    gw, close = make_gateway(tmp_path, rate_limit_rps=0.5, rate_limit_burst=2)
+    gw, close = make_gateway(tmp_path, quotas={"requests_per_s": 0.5, "burst": 2})
     try:
         key = gw.new_tenant("rl-t")
         assert [gw.client.get("/v1/memories", headers=key).status_code for _ in range(2)] == [200, 200]
@@ -219,13 +219,35 @@ def test_forget_user_leaves_nothing_readable(gateway: Gateway) -> None:
     )
     wait_for(lambda: _search(gateway, key, "dave", marker, k=3))
     wait_for(lambda: c.get("/v1/users/erin/profile", headers=key).status_code == 200)
+    lance = Path(gateway.settings.storage_root) / "tenants" / "forget-t" / "lance"
+    before = _user_rows_by_version(lance, "dave")
+    assert len({v for _, v in before}) > len({t for t, _ in before}), "the tables must have history"
+    assert sum(before.values()) > 0
     forgotten = c.delete("/v1/users/dave", headers=key).json()["deleted"]
     assert forgotten["signals"] == 1 and forgotten["memories"] >= 1 and forgotten["quarantine"] == 1
     assert _search(gateway, key, "dave", marker) == []
     _error(c.get("/v1/users/dave/profile", headers=key), 404)
     assert c.get("/v1/users/erin/profile", headers=key).status_code == 200
-    lance = Path(gateway.settings.storage_root) / "tenants" / "forget-t" / "lance"
+    # no version of any table that can still be checked out holds a row of the user
+    after = _user_rows_by_version(lance, "dave")
+    assert after and all(n == 0 for n in after.values()), after
+    assert {t for t, _ in after} == {t for t, _ in before}
     files = [p for p in lance.rglob("*") if p.is_file()]
     assert any(p.suffix == ".lance" for p in files), "the scan must cover the tables' data files"
     leaked = [p for p in files if marker.encode() in p.read_bytes()]
     assert leaked == [], leaked
+
+
+def _user_rows_by_version(lance: Path, user: str) -> dict[tuple[str, int], int]:
+    """Rows of ``user`` in every version of every table of a tenant's LanceDB folder."""
+    import lancedb
+
+    db = lancedb.connect(str(lance))
+    counts: dict[tuple[str, int], int] = {}
+    for name in db.list_tables().tables:
+        table = db.open_table(name)
+        for version in table.list_versions():
+            table.checkout(version["version"])
+            counts[(name, version["version"])] = table.count_rows(f"user_id = '{user}'")
+        table.checkout_latest()
+    return counts

@@ -1,0 +1,224 @@
+"""Running what the GPU broker admits: training runs that stop when preempted and resume, serving demand.
+
+A training run is a ``StepLoop``: a state built by ``init`` and a ``step`` function. The broker
+knows nothing of it. ``run_training`` drives one submitted workload to its end:
+
+1. wait until the broker admits it (``GPUBroker.lease``);
+2. run an *attempt* as a Ray task that asks for the granted GPUs (``num_gpus=lease.gpus``), so
+   Ray places it on a GPU node; the attempt loads the newest checkpoint in the lease's folder (if
+   any), runs steps, saves a checkpoint every ``checkpoint_every`` steps, and every ``poll_s``
+   asks the broker whether to stop: preempted or cancelled, it saves a checkpoint at that step
+   boundary, reports it (``GPUBroker.stopped``) and returns, which gives its GPUs back to Ray;
+3. after a preemption, wait for the next admission and resume from the checkpoint.
+
+Checkpoints are encrypted at rest with the tenant's data key (``cluster.crypto``), each file bound
+to its tenant, workload and step; the state is serialized and sealed in memory, so no plaintext
+checkpoint touches storage.
+
+A fine-tuning recipe plugs in either as a ``StepLoop`` or, for a loop of its own (Ray Train),
+through the same broker calls: take the lease, ``started``, poll ``should_stop`` at step
+boundaries, ``checkpointed`` / ``stopped`` / ``finish``.
+
+The serving side asks for GPUs with ``request_serving_gpus`` before it places more replicas;
+training is preempted for it and the call returns once the GPUs are the deployment's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.actor import ActorHandle
+from ray.exceptions import RayError
+
+from actors.broker import TERMINAL, Lease
+from actors.keys import DataKeys
+from cluster.crypto import SUFFIX, decrypt_stream, encrypt_stream
+from cluster.settings import Settings
+
+TrainState = dict[str, Any]
+_CHECKPOINT = re.compile(r"^step-(\d{9})\.pt\.enc$")
+
+
+@dataclass(frozen=True)
+class Sealing:
+    """The tenant's data key and the place checkpoints are bound to (``<tenant>/checkpoints/<workload>``)."""
+
+    data_key: bytes
+    context: str
+
+    @classmethod
+    def for_workload(cls, settings: Settings, tenant_id: str, workload_id: str) -> Sealing:
+        """KeyDestroyedError once the tenant was deleted: nothing more is written for it."""
+        key = DataKeys.from_settings(settings).key(tenant_id)
+        return cls(key, f"{tenant_id}/checkpoints/{workload_id}")
+
+    def __repr__(self) -> str:  # never the key
+        return f"Sealing({self.context!r})"
+
+
+@dataclass(frozen=True)
+class StepLoop:
+    """A training run as the broker's runner sees it.
+
+    ``init()`` builds the state before step 0; ``step(state, i)`` runs step ``i`` and returns the
+    state after it. The state is saved with ``torch.save`` and loaded with ``weights_only=True``,
+    so it holds tensors, numbers, strings and lists/dicts of them. Both callables are pickled
+    into Ray tasks: define them at module level.
+    """
+
+    init: Callable[[], TrainState]
+    step: Callable[[TrainState, int], TrainState]
+    total_steps: int
+    checkpoint_every: int = 50
+
+
+def save_checkpoint(folder: str, step: int, state: TrainState, sealing: Sealing) -> str:
+    """Write the state after ``step`` steps, sealed, atomically as ``step-<n>.pt.enc``; older ones
+    are removed."""
+    import torch
+
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:09d}.pt"
+    target = path / f"{name}{SUFFIX}"
+    partial = path / f".{target.name}.partial"
+    plain = io.BytesIO()
+    torch.save(state, plain)
+    plain.seek(0)
+    with open(partial, "wb") as out:
+        encrypt_stream(plain, out, sealing.data_key, f"{sealing.context}/{name}")
+    os.replace(partial, target)
+    for old in path.iterdir():
+        if _CHECKPOINT.match(old.name) and old != target:
+            old.unlink(missing_ok=True)
+    return str(target)
+
+
+def load_checkpoint(folder: str, sealing: Sealing) -> tuple[int, TrainState, str] | None:
+    """The newest checkpoint in ``folder``: (steps done, state, path); None when there is none.
+
+    DecryptionError for a file sealed with another key or for another tenant, workload or step."""
+    import torch
+
+    path = Path(folder)
+    found = sorted(
+        (int(m.group(1)), p)
+        for p in (path.iterdir() if path.is_dir() else ())
+        if (m := _CHECKPOINT.match(p.name))
+    )
+    if not found:
+        return None
+    step, newest = found[-1]
+    plain = io.BytesIO()
+    with open(newest, "rb") as sealed:
+        name = newest.name.removesuffix(SUFFIX)
+        decrypt_stream(sealed, plain, sealing.data_key, f"{sealing.context}/{name}", name=str(newest))
+    plain.seek(0)
+    return step, torch.load(plain, weights_only=True), str(newest)
+
+
+def _call(broker: ActorHandle, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a broker method and wait for its answer (retried by Ray across broker restarts)."""
+    return ray.get(getattr(broker, method).remote(*args, **kwargs))
+
+
+def run_attempt(broker: ActorHandle, loop: StepLoop, lease: Lease, sealing: Sealing) -> str:
+    """One admission's run of ``loop`` (inside a Ray task holding ``lease.gpus``).
+
+    Returns "finished", "stopped" (preempted or cancelled, after a checkpoint) or "stale" (the
+    broker no longer grants this attempt).
+    """
+    wid, attempt = lease.workload_id, lease.attempt
+    found = load_checkpoint(lease.checkpoint_dir, sealing)
+    step, state = (found[0], found[1]) if found else (0, loop.init())
+    node = ray.get_runtime_context().get_node_id()
+    if not _call(broker, "started", wid, attempt, step, node):
+        return "stale"
+    asked = time.monotonic()
+    while step < loop.total_steps:
+        if time.monotonic() - asked >= lease.poll_s:
+            asked = time.monotonic()
+            if _call(broker, "should_stop", wid, attempt):
+                path = save_checkpoint(lease.checkpoint_dir, step, state, sealing)
+                _call(broker, "stopped", wid, attempt, step, path)
+                return "stopped"
+        state = loop.step(state, step)
+        step += 1
+        if step % loop.checkpoint_every == 0 and step < loop.total_steps:
+            path = save_checkpoint(lease.checkpoint_dir, step, state, sealing)
+            _call(broker, "checkpointed", wid, attempt, step, path)
+    path = save_checkpoint(lease.checkpoint_dir, step, state, sealing)
+    _call(broker, "finish", wid, attempt, step=step, checkpoint=path)
+    return "finished"
+
+
+def run_training(
+    broker: ActorHandle,
+    workload_id: str,
+    loop: StepLoop,
+    settings: Settings,
+    *,
+    num_cpus: float = 1.0,
+    timeout_s: float | None = None,
+) -> str:
+    """Drive a submitted training workload until it is finished, failed or cancelled; returns that state.
+
+    ``settings`` give the master key that opens the tenant's data key, which seals the checkpoints.
+
+    Blocks: call it from a thread, or as a Ray task (``ray.remote(num_cpus=0)(run_training)``).
+    Each admission runs as a Ray task asking for the granted GPUs and ``num_cpus`` CPUs; an
+    attempt that raises fails the workload with the error as its reason.
+    """
+    attempt_task = ray.remote(run_attempt)
+    poll_s: float = _call(broker, "poll_interval")
+    tenant_id = _call(broker, "workload", workload_id).tenant_id
+    sealing = Sealing.for_workload(settings, tenant_id, workload_id)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        state = _call(broker, "workload", workload_id).state
+        if state in TERMINAL:
+            return str(state)
+        lease: Lease | None = _call(broker, "lease", workload_id)
+        if lease is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"workload {workload_id} still {state} after {timeout_s} s")
+            time.sleep(poll_s)  # polling the broker: its state is in SQL, not in a waitable object
+            continue
+        run = attempt_task.options(
+            num_gpus=lease.gpus, num_cpus=num_cpus, max_retries=0, name=f"train-{workload_id}-{lease.attempt}"
+        )
+        try:
+            ray.get(run.remote(broker, loop, lease, sealing))
+        except RayError as e:
+            error = f"attempt {lease.attempt} failed: {type(e).__name__}: {e}"
+            _call(broker, "finish", workload_id, lease.attempt, error=error[:2000])
+
+
+def request_serving_gpus(
+    broker: ActorHandle,
+    gpus: float,
+    *,
+    deployment: str = "llm",
+    replica_gpus: float = 1.0,
+    timeout_s: float = 60.0,
+) -> float:
+    """Serving's autoscaler asks for ``gpus`` for ``deployment`` (in replicas of ``replica_gpus``).
+
+    Training is preempted as needed; returns the GPUs the deployment holds once it has them all,
+    or what it holds after ``timeout_s``. Lowering ``gpus`` gives GPUs back to training at once.
+    """
+    granted: float = _call(broker, "serving_demand", gpus, deployment=deployment, replica_gpus=replica_gpus)
+    poll_s: float = _call(broker, "poll_interval")
+    deadline = time.monotonic() + timeout_s
+    while granted < gpus - 1e-6 and time.monotonic() < deadline:
+        time.sleep(poll_s)  # preempted runs are checkpointing; the broker admits serving when they stop
+        granted = _call(broker, "serving_admitted", deployment)
+    return granted

@@ -1,0 +1,28 @@
+"""Where the control-plane actors live in Ray: one namespace, one name each, detached, restarted.
+
+Every control-plane actor is started with ``control_actor_options``: a named, detached actor in
+``NAMESPACE`` that Ray restarts after a failure (``max_restarts=-1``) and whose calls in flight
+are retried on the restarted actor (``max_task_retries=-1``). Such an actor keeps its state in
+SQL and reloads it in its constructor, so a restart loses nothing. It asks for no CPU: it only
+makes decisions, and must schedule on a machine whose CPUs are all taken by work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAMESPACE = "engram"
+BROKER = "gpu-broker"
+
+
+def control_actor_options(name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
+    """Ray ``.options(...)`` of the control-plane actor ``name``; a second start gets the running one."""
+    return {
+        "name": name,
+        "namespace": namespace,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "max_restarts": -1,
+        "max_task_retries": -1,
+        "num_cpus": 0,
+    }

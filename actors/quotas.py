@@ -1,0 +1,194 @@
+"""Per-tenant quotas and metered usage, durable in SQL.
+
+A tenant's quota is the settings' defaults (``Settings.quotas``) with the fields an admin set
+for it on top; ``None`` is unlimited. Usage is metered in hourly buckets per metric
+(``requests``, ``prompt_tokens``, ``completion_tokens``, ``gpu_seconds``), added to with one
+upsert per bucket, so any number of gateways and workers can meter at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, String, Table, delete, select
+from sqlalchemy import func as sql
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from actors.db import engine_for, metadata
+from actors.tenants import tenants
+from cluster.errors import EngramError, NotFoundError
+from cluster.paths import validate_tenant_id
+from cluster.settings import QuotaSettings
+
+Metric = Literal["requests", "prompt_tokens", "completion_tokens", "gpu_seconds"]
+METRICS: tuple[Metric, ...] = get_args(Metric)
+
+quotas = Table(
+    "quotas",
+    metadata,
+    Column("tenant_id", String(63), primary_key=True),
+    Column("requests_per_s", Float),
+    Column("tokens_per_min", Integer),
+    Column("storage_bytes", BigInteger),
+    Column("concurrent_jobs", Integer),
+    Column("gpu_seconds", Float),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+usage = Table(
+    "usage",
+    metadata,
+    Column("tenant_id", String(63), primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("value", Float, nullable=False),
+)
+
+
+class QuotaExceededError(EngramError, RuntimeError):
+    """A tenant is at one of its limits; ``param`` names the quota, ``retry_after`` (s) when waiting helps."""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A tenant's effective limits (None: unlimited)."""
+
+    requests_per_s: float
+    tokens_per_min: int | None
+    storage_bytes: int | None
+    concurrent_jobs: int | None
+    gpu_seconds: float | None
+
+    @classmethod
+    def defaults(cls, settings: QuotaSettings) -> Quota:
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
+
+SETTABLE = tuple(f.name for f in fields(Quota))
+
+
+def hour_of(at: datetime) -> datetime:
+    at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite gives naive datetimes back; every stored time is UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+class QuotaBook:
+    def __init__(self, database_url: str, defaults: QuotaSettings) -> None:
+        self.engine = engine_for(database_url)
+        self.defaults = defaults
+
+    # --- quotas ---------------------------------------------------------------------------
+
+    def get(self, tenant_id: str) -> Quota:
+        """The tenant's effective quota: defaults, with what an admin set on top."""
+        with self.engine.connect() as db:
+            row = db.execute(select(quotas).where(quotas.c.tenant_id == tenant_id)).first()
+        quota = Quota.defaults(self.defaults)
+        if row is None:
+            return quota
+        overrides = {name: getattr(row, name) for name in SETTABLE if getattr(row, name) is not None}
+        return replace(quota, **overrides)
+
+    def set(self, tenant_id: str, limits: dict[str, Any]) -> Quota:
+        """Replace the tenant's overrides by ``limits`` (fields left out go back to the defaults)."""
+        validate_tenant_id(tenant_id)
+        unknown = sorted(set(limits) - set(SETTABLE))
+        if unknown:
+            raise ValueError(f"unknown quota fields {unknown}; valid: {', '.join(SETTABLE)}")
+        row = {name: limits.get(name) for name in SETTABLE} | {"updated_at": datetime.now(UTC)}
+        with self.engine.begin() as db:
+            known = db.execute(select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)).first()
+            if known is None:
+                raise NotFoundError(f"no tenant {tenant_id!r}", param="tenant_id")
+            db.execute(delete(quotas).where(quotas.c.tenant_id == tenant_id))
+            db.execute(quotas.insert().values(tenant_id=tenant_id, **row))
+        return self.get(tenant_id)
+
+    # --- usage ----------------------------------------------------------------------------
+
+    def record(self, entries: Iterable[tuple[str, Metric, float, datetime]]) -> None:
+        """Add each ``(tenant_id, metric, amount, at)`` to its hourly bucket, in one transaction."""
+        totals: dict[tuple[str, str, datetime], float] = {}
+        for tenant_id, metric, amount, at in entries:
+            if metric not in METRICS:
+                raise ValueError(f"unknown usage metric {metric!r}; valid: {', '.join(METRICS)}")
+            key = (tenant_id, metric, hour_of(at))
+            totals[key] = totals.get(key, 0.0) + float(amount)
+        if not totals:
+            return
+        with self.engine.begin() as db:
+            for (tenant, name, hour), value in totals.items():
+                _add(db, tenant, name, hour, value)
+
+    def usage(self, tenant_id: str, since: datetime, until: datetime) -> dict[str, float]:
+        """Each metric's total over the hours from ``since``'s hour up to (not including) ``until``."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(usage.c.metric, sql.sum(usage.c.value))
+                .where(usage.c.tenant_id == tenant_id, usage.c.hour >= hour_of(since), usage.c.hour < until)
+                .group_by(usage.c.metric)
+            ).all()
+        totals: dict[str, float] = dict.fromkeys(METRICS, 0.0)
+        totals.update({metric: float(value) for metric, value in rows})
+        return totals
+
+    def hourly(self, tenant_id: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Usage per hour and metric, oldest first."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(usage.c.hour, usage.c.metric, usage.c.value)
+                .where(usage.c.tenant_id == tenant_id, usage.c.hour >= hour_of(since), usage.c.hour < until)
+                .order_by(usage.c.hour, usage.c.metric)
+            ).all()
+        return [{"hour": _aware(r.hour), "metric": r.metric, "value": float(r.value)} for r in rows]
+
+    # --- limits of work that runs for long ---------------------------------------------------
+
+    def admit_job(self, tenant_id: str, running_jobs: int, now: datetime | None = None) -> None:
+        """Raise QuotaExceededError unless the tenant may start one more fine-tune job now."""
+        quota = self.get(tenant_id)
+        if quota.concurrent_jobs is not None and running_jobs >= quota.concurrent_jobs:
+            raise QuotaExceededError(
+                f"tenant runs {running_jobs} of {quota.concurrent_jobs} concurrent fine-tune jobs",
+                param="concurrent_jobs",
+            )
+        if quota.gpu_seconds is not None:
+            now = now or datetime.now(UTC)
+            since = now - timedelta(days=self.defaults.gpu_period_days)
+            used = self.usage(tenant_id, since, now + timedelta(hours=1))["gpu_seconds"]
+            if used >= quota.gpu_seconds:
+                raise QuotaExceededError(
+                    f"tenant used {used:.0f} of {quota.gpu_seconds:.0f} GPU-seconds in the last "
+                    f"{self.defaults.gpu_period_days} days",
+                    param="gpu_seconds",
+                )
+
+    def forget(self, tenant_id: str) -> None:
+        """Remove the tenant's quota and usage rows (tenant deletion)."""
+        with self.engine.begin() as db:
+            db.execute(delete(quotas).where(quotas.c.tenant_id == tenant_id))
+            db.execute(delete(usage).where(usage.c.tenant_id == tenant_id))
+
+
+def _add(db: Connection, tenant_id: str, metric: str, hour: datetime, value: float) -> None:
+    """``value`` added to one bucket with one upsert (SQLite or PostgreSQL)."""
+    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(usage).values(tenant_id=tenant_id, metric=metric, hour=hour, value=value)
+    db.execute(
+        statement.on_conflict_do_update(
+            index_elements=["tenant_id", "metric", "hour"],
+            set_={"value": usage.c.value + statement.excluded.value},
+        )
+    )
+
+
+def quota_dict(quota: Quota) -> dict[str, Any]:
+    return asdict(quota)
