@@ -43,6 +43,7 @@ from actors.broker_policy import (
     HOLDING,
     PENDING,
     TERMINAL,
+    Decision,
     Kind,
     Plan,
     Priority,
@@ -52,9 +53,10 @@ from actors.broker_policy import (
 )
 from actors.control import BROKER, NAMESPACE, control_actor_options
 from actors.db import engine_for, metadata
+from actors.quotas import QuotaBook, QuotaExceededError, add_usage
 from cluster.errors import ConflictError, InvalidRequestError, NotFoundError
 from cluster.paths import tenant_path, validate_name, validate_tenant_id
-from cluster.settings import BrokerSettings, Settings
+from cluster.settings import BrokerSettings, QuotaSettings, Settings
 
 gpu_workloads = Table(
     "gpu_workloads",
@@ -148,17 +150,25 @@ class GPUBroker:
         storage_root: str,
         *,
         settings: BrokerSettings | None = None,
+        quotas: QuotaSettings | None = None,
         capacity_gpus: float | None = None,
     ) -> None:
         self.engine: Engine = engine_for(database_url)
         self.storage_root = storage_root
         self.settings = settings or BrokerSettings()
+        self.quotas = QuotaBook(database_url, quotas or QuotaSettings())
         self.capacity_gpus = capacity_gpus if capacity_gpus is not None else self.settings.capacity_gpus
 
     @classmethod
     def from_settings(cls, settings: Settings, capacity_gpus: float | None = None) -> GPUBroker:
         url = settings.api.control_db_url(settings.storage_root)
-        return cls(url, settings.storage_root, settings=settings.broker, capacity_gpus=capacity_gpus)
+        return cls(
+            url,
+            settings.storage_root,
+            settings=settings.broker,
+            quotas=settings.quotas,
+            capacity_gpus=capacity_gpus,
+        )
 
     # -- capacity and quotas ------------------------------------------------------------------
 
@@ -313,6 +323,7 @@ class GPUBroker:
         w = self.workload(workload_id)
         if w.state == "preempting" and w.attempt == attempt:  # preempted before it began: nothing to save
             with self.engine.begin() as db:
+                _meter(db, w)
                 _set(db, workload_id, state="preempted")
                 _event(db, workload_id, "requeued", "preempted before its runner began; requeued")
             self.schedule()
@@ -349,6 +360,7 @@ class GPUBroker:
             return
         with self.engine.begin() as db:
             if w.state == "preempting":
+                _meter(db, w)
                 _set(db, workload_id, state="preempted", checkpoint_step=step, checkpoint_path=path)
                 message = f"checkpointed at step {step} to {path} and stopped; requeued to resume from there"
                 _event(db, workload_id, "requeued", message)
@@ -387,7 +399,10 @@ class GPUBroker:
         nominal = {t: self.nominal(t) for t in tenants}
         grace = timedelta(seconds=self.settings.preemption_grace_s)
         now = _now()
-        decisions = Plan(live, self.capacity(), nominal, now, grace).run()
+        held_back = self._over_job_quotas(live, now)
+        offered = [w for w in live if w.workload_id not in held_back]
+        decisions = Plan(offered, self.capacity(), nominal, now, grace).run()
+        decisions += [Decision(workload_id, "wait", why) for workload_id, why in held_back.items()]
         by_id = {w.workload_id: w for w in live}
         with self.engine.begin() as db:
             for d in decisions:
@@ -401,10 +416,32 @@ class GPUBroker:
                     )
                     _event(db, w.workload_id, "preempted", d.message)
                 elif d.action == "requeue":
+                    _meter(db, w, now)
                     _set(db, w.workload_id, state="preempted")
                     _event(db, w.workload_id, "requeued", d.message)
                 elif _last_event(db, w.workload_id) != ("waiting", d.message):
                     _event(db, w.workload_id, "waiting", d.message)
+
+    def _over_job_quotas(self, live: list[Workload], now: datetime) -> dict[str, str]:
+        """Pending training runs that their tenant's job quotas keep out of this pass, with why:
+        beyond its concurrent fine-tune jobs (oldest of the highest class go first), or every one
+        of a tenant that used its GPU-seconds of the period."""
+        held: dict[str, str] = {}
+        pending = sorted(
+            (w for w in live if w.kind == "training" and w.state in PENDING and w.tenant_id),
+            key=lambda w: (w.rank, w.created_at, w.workload_id),
+        )
+        for tenant in dict.fromkeys(w.tenant_id for w in pending if w.tenant_id):
+            mine = [w for w in pending if w.tenant_id == tenant]
+            running = sum(1 for w in live if w.tenant_id == tenant and w.state in HOLDING)
+            for w in mine:
+                try:
+                    self.quotas.admit_job(tenant, running, now)
+                except QuotaExceededError as e:
+                    held[w.workload_id] = f"{e}; waits until it is back under that quota"
+                    continue
+                running += 1  # this one may be admitted in the pass: it takes a slot
+        return held
 
     # -- private ------------------------------------------------------------------------------
 
@@ -460,7 +497,9 @@ class GPUBroker:
         values: dict[str, Any] = {"state": state, "finished_at": _now()}
         if step is not None:
             values.update(checkpoint_step=step, checkpoint_path=checkpoint)
+        w = self.workload(workload_id)
         with self.engine.begin() as db:
+            _meter(db, w, values["finished_at"])
             _set(db, workload_id, **values)
             _event(db, workload_id, event, message)
 
@@ -477,6 +516,15 @@ def cancel_tenant(db: Connection, tenant_id: str) -> int:
         _set(db, row.workload_id, state="cancelled", finished_at=_now())
         _event(db, row.workload_id, "cancelled", "cancelled: the tenant was deleted")
     return len(live)
+
+
+def _meter(db: Connection, w: Workload, until: datetime | None = None) -> None:
+    """A training run gives its GPUs back: its tenant used ``gpus x`` the time since admission."""
+    if w.kind != "training" or w.tenant_id is None or w.state not in HOLDING or w.admitted_at is None:
+        return
+    until = until or _now()
+    seconds = max((until - w.admitted_at).total_seconds(), 0.0) * w.gpus
+    add_usage(db, w.tenant_id, "gpu_seconds", seconds, until)
 
 
 def _now() -> datetime:
@@ -509,22 +557,25 @@ def _last_event(db: Connection, workload_id: str) -> tuple[str, str] | None:
 
 
 def start_broker(
-    database_url: str,
-    storage_root: str,
+    settings: Settings,
     *,
-    settings: BrokerSettings | None = None,
     capacity_gpus: float | None = None,
     name: str = BROKER,
     namespace: str = NAMESPACE,
 ) -> ActorHandle:
-    """The broker actor: named, detached, restarted by Ray after a failure (state from SQL).
+    """The broker actor on the settings' control database: named, detached, restarted by Ray after
+    a failure (state from SQL).
 
     A broker already running under ``name`` is returned as it is. Its methods are ``GPUBroker``'s.
     """
     actor: Any = ray.remote(GPUBroker)
     actor = actor.options(**control_actor_options(name, namespace))
     handle: ActorHandle = actor.remote(
-        database_url, storage_root, settings=settings, capacity_gpus=capacity_gpus
+        settings.api.control_db_url(settings.storage_root),
+        settings.storage_root,
+        settings=settings.broker,
+        quotas=settings.quotas,
+        capacity_gpus=capacity_gpus,
     )
     return handle
 

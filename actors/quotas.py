@@ -157,25 +157,36 @@ class QuotaBook:
         quota = self.get(tenant_id)
         if quota.concurrent_jobs is not None and running_jobs >= quota.concurrent_jobs:
             raise QuotaExceededError(
-                f"tenant runs {running_jobs} of {quota.concurrent_jobs} concurrent fine-tune jobs",
+                f"tenant {tenant_id} runs {running_jobs} of its {quota.concurrent_jobs} concurrent "
+                "fine-tune jobs",
                 param="concurrent_jobs",
             )
-        if quota.gpu_seconds is not None:
-            now = now or datetime.now(UTC)
-            since = now - timedelta(days=self.defaults.gpu_period_days)
-            used = self.usage(tenant_id, since, now + timedelta(hours=1))["gpu_seconds"]
-            if used >= quota.gpu_seconds:
-                raise QuotaExceededError(
-                    f"tenant used {used:.0f} of {quota.gpu_seconds:.0f} GPU-seconds in the last "
-                    f"{self.defaults.gpu_period_days} days",
-                    param="gpu_seconds",
-                )
+        self.check_gpu_seconds(tenant_id, now)
+
+    def check_gpu_seconds(self, tenant_id: str, now: datetime | None = None) -> None:
+        """Raise QuotaExceededError when the tenant used its GPU-seconds of the rolling period."""
+        limit = self.get(tenant_id).gpu_seconds
+        if limit is None:
+            return
+        now = now or datetime.now(UTC)
+        days = self.defaults.gpu_period_days
+        used = self.usage(tenant_id, now - timedelta(days=days), now + timedelta(hours=1))["gpu_seconds"]
+        if used >= limit:
+            raise QuotaExceededError(
+                f"tenant {tenant_id} used {used:.0f} of its {limit:.0f} GPU-seconds in the last {days} days",
+                param="gpu_seconds",
+            )
 
     def forget(self, tenant_id: str) -> None:
         """Remove the tenant's quota and usage rows (tenant deletion)."""
         with self.engine.begin() as db:
             db.execute(delete(quotas).where(quotas.c.tenant_id == tenant_id))
             db.execute(delete(usage).where(usage.c.tenant_id == tenant_id))
+
+
+def add_usage(db: Connection, tenant_id: str, metric: Metric, amount: float, at: datetime) -> None:
+    """Meter ``amount`` of ``metric`` at ``at`` inside the caller's transaction."""
+    _add(db, tenant_id, metric, hour_of(at), float(amount))
 
 
 def _add(db: Connection, tenant_id: str, metric: str, hour: datetime, value: float) -> None:

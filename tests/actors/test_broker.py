@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,20 +21,25 @@ from typing import Any
 import pytest
 import torch
 
-from actors.broker import GPUBroker, Workload
+from actors.broker import GPUBroker, Workload, gpu_workloads
 from actors.broker_runner import Sealing, StepLoop, TrainState, load_checkpoint, save_checkpoint
+from actors.quotas import quotas
 from cluster.crypto import MAGIC
 from cluster.errors import ConflictError, DecryptionError, InvalidRequestError, NotFoundError
-from cluster.settings import BrokerSettings, Settings
+from cluster.settings import BrokerSettings, QuotaSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _broker(tmp_path: Path, capacity: float, **settings: Any) -> GPUBroker:
+def _broker(
+    tmp_path: Path, capacity: float, quotas: QuotaSettings | None = None, **settings: Any
+) -> GPUBroker:
+    """A broker on its own database; no job quotas unless ``quotas`` (the policy tests need none)."""
     return GPUBroker(
         f"sqlite:///{tmp_path}/control.db",
         str(tmp_path / "store"),
         settings=BrokerSettings(**settings),
+        quotas=quotas or QuotaSettings(concurrent_jobs=None),
         capacity_gpus=capacity,
     )
 
@@ -214,6 +220,46 @@ def test_a_new_broker_on_the_same_database_carries_on(tmp_path: Path) -> None:
     assert second.workload("a1").label == "ft-job-1"
 
 
+def test_concurrent_job_and_gpu_second_quotas_hold_runs_back_and_say_why(tmp_path: Path) -> None:
+    broker = _broker(tmp_path, capacity=4, quotas=QuotaSettings(concurrent_jobs=2))
+    for wid in ("a1", "a2", "a3"):
+        broker.submit("t1", 1.0, workload_id=wid)
+    broker.submit("t2", 1.0, workload_id="b1")
+    # Four GPUs, yet t1 may run only two jobs at once.
+    assert _states(broker) == {"a1": "admitted", "a2": "admitted", "a3": "queued", "b1": "admitted"}
+    assert _last(broker, "a3") == (
+        "waiting: tenant t1 runs 2 of its 2 concurrent fine-tune jobs; "
+        "waits until it is back under that quota"
+    )
+
+    # GPU time is metered when a run gives its GPUs back: GPUs x seconds since its admission.
+    with broker.engine.begin() as db:  # a1 was admitted an hour ago
+        db.execute(
+            gpu_workloads.update()
+            .where(gpu_workloads.c.workload_id == "a1")
+            .values(admitted_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+    broker.finish("a1", 1, step=10)
+    now = datetime.now(UTC)
+    used = broker.quotas.usage("t1", now - timedelta(days=1), now + timedelta(hours=1))["gpu_seconds"]
+    assert 3600 <= used < 3660
+    assert _states(broker)["a3"] == "admitted"  # a slot came free
+
+    # A tenant that spent its GPU-seconds of the period waits; the other tenant does not.
+    with broker.engine.begin() as db:
+        db.execute(
+            quotas.insert().values(tenant_id="t1", concurrent_jobs=5, gpu_seconds=3000.0, updated_at=now)
+        )
+    broker.submit("t1", 1.0, workload_id="a4")
+    broker.submit("t2", 1.0, workload_id="b2")
+    assert _states(broker)["a4"] == "queued" and _states(broker)["b2"] == "admitted"
+    assert _last(broker, "a4").startswith("waiting: tenant t1 used 36")
+    assert _last(broker, "a4").endswith(
+        "of its 3000 GPU-seconds in the last 30 days; waits until it is back under that quota"
+    )
+    assert broker.quotas.usage("t2", now - timedelta(days=1), now + timedelta(hours=1))["gpu_seconds"] == 0
+
+
 def test_requests_are_checked(tmp_path: Path) -> None:
     broker = _broker(tmp_path, capacity=2)
     broker.submit("t1", 0.5, workload_id="half")
@@ -334,12 +380,8 @@ def serving_surge_scenario(root: str) -> None:
 
     torch.set_num_threads(1)
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
-    settings = Settings(storage_root=f"{root}/store")
-    broker = start_broker(
-        settings.api.control_db_url(settings.storage_root),
-        settings.storage_root,
-        settings=BrokerSettings(poll_s=0.05),
-    )
+    settings = Settings(storage_root=f"{root}/store", broker=BrokerSettings(poll_s=0.05))
+    broker = start_broker(settings)
     ray.get(broker.submit.remote("t1", 1.0, priority="interactive", workload_id="job-a"))
     ray.get(broker.submit.remote("t1", 1.0, priority="batch", workload_id="job-b"))  # borrows
 
@@ -424,12 +466,8 @@ def multi_node_scenario(root: str) -> None:
         gpu_node = cluster.add_node(num_cpus=1, num_gpus=2)
         ray.init(address=cluster.address, log_to_driver=False)
         cluster.wait_for_nodes()
-        settings = Settings(storage_root=f"{root}/store")
-        broker = start_broker(
-            settings.api.control_db_url(settings.storage_root),
-            settings.storage_root,
-            settings=BrokerSettings(poll_s=0.05),
-        )
+        settings = Settings(storage_root=f"{root}/store", broker=BrokerSettings(poll_s=0.05))
+        broker = start_broker(settings)
         assert ray.get(broker.capacity.remote()) == 2.0  # the pool is the cluster's GPUs
         for workload_id in ("a1", "a2"):
             ray.get(broker.submit.remote("t1", 1.0, workload_id=workload_id))
