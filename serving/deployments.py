@@ -14,6 +14,7 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from actors.broker import start_broker
 from actors.tenants import TenantDirectory
 from cluster.runtime import cluster_gpus
 from cluster.settings import Settings, load_settings
@@ -42,31 +43,48 @@ class Gateway:
         return create_app(self.ctx)
 
 
+def llm_autoscaling(settings: Settings, deployment: str, *, gpus: bool) -> dict[str, Any]:
+    """Autoscaling of an LLM deployment; on GPUs, replicas only on GPUs the broker admits to serving."""
+    llm = settings.llm
+    config: dict[str, Any] = {
+        "min_replicas": llm.min_replicas,
+        "max_replicas": llm.max_replicas,
+        "target_ongoing_requests": llm.max_num_seqs,
+    }
+    if gpus:
+        config["policy"] = {
+            "policy_function": "serving.gpu_autoscaling:BrokerGatedPolicy",
+            "policy_kwargs": {"deployment": deployment, "replica_gpus": llm.gpu_fraction},
+        }
+    return config
+
+
 def llm_deployment(settings: Settings, base_model: str) -> Application:
     """One autoscaling vLLM deployment per base model: a GPU share per replica on GPU clusters."""
     llm = settings.llm
     gpus = ray.is_initialized() and cluster_gpus() > 0
+    name = f"LLM-{base_model}"
     options: dict[str, Any] = {"num_cpus": llm.num_cpus}
     if gpus:
         options["num_gpus"] = llm.gpu_fraction
     else:
         options["runtime_env"] = {"env_vars": engine_env(settings)}
     deployment = serve.deployment(
-        name=f"LLM-{base_model}",
+        name=name,
         ray_actor_options=options,
         max_ongoing_requests=llm.max_num_seqs * 2,
-        autoscaling_config={
-            "min_replicas": llm.min_replicas,
-            "max_replicas": llm.max_replicas,
-            "target_ongoing_requests": llm.max_num_seqs,
-        },
+        autoscaling_config=llm_autoscaling(settings, name, gpus=gpus),
         health_check_period_s=10,
     )(LLMServer)
     return deployment.bind(settings, base_model)
 
 
 def build_app(settings: Settings) -> Application:
+    """The application; on a GPU cluster the GPU broker (a detached control-plane actor) is started
+    with it, so the LLM deployments' autoscaler can take GPUs back from training."""
     api = settings.api
+    if ray.is_initialized() and cluster_gpus() > 0:
+        start_broker(settings)
     retrieval = serve.deployment(
         name="Retrieval",
         ray_actor_options={"num_cpus": 0.25},
