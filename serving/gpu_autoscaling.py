@@ -74,13 +74,11 @@ class BrokerGatedPolicy:
         broker = self._find_broker()
         if broker is None:
             return None
+        demand: Any = broker.serving_demand.remote(
+            wanted * self.replica_gpus, deployment=self.deployment, replica_gpus=self.replica_gpus
+        )
         try:
-            gpus: float = ray.get(
-                broker.serving_demand.remote(
-                    wanted * self.replica_gpus, deployment=self.deployment, replica_gpus=self.replica_gpus
-                ),
-                timeout=self.timeout_s,
-            )
+            gpus: float = ray.get(demand, timeout=self.timeout_s)
         except (GetTimeoutError, RayError) as e:
             logger.warning("GPU broker did not answer for %s (%s); Serve decides alone", self.deployment, e)
             self._broker = None
