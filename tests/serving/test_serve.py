@@ -133,3 +133,46 @@ def test_chat_through_serve_with_memory_and_a_client_leaving_mid_stream(served: 
             assert next(lines).startswith("data: ")
             assert engine.unfinished.remote().result() == 1
         wait_for(lambda: engine.unfinished.remote().result() == 0, timeout=15)
+
+
+def test_a_killed_gateway_replica_comes_back_with_tenants_quotas_usage_and_audit_intact(
+    served: str,
+) -> None:
+    """Tenants, keys, quotas, usage and the audit log live in SQL: a crashed gateway loses none."""
+    import ray
+
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=served, timeout=30) as http:
+        created = http.post("/admin/tenants", json={"tenant_id": "durable"}, headers=admin).json()
+        key = {"Authorization": f"Bearer {created['api_key']['key']}"}
+        quota = http.put("/admin/tenants/durable/quota", json={"requests_per_s": 50}, headers=admin)
+        assert quota.status_code == 200, quota.text
+        for _ in range(3):
+            assert http.post("/v1/signals", headers=key, json={"signals": []}).status_code == 200
+        # usage is written to SQL every usage_flush_s: wait until it is there, then crash
+        wait_for(lambda: http.get("/v1/usage", headers=key).json()["usage"]["requests"] >= 3)
+        before = {
+            "usage": http.get("/v1/usage", headers=key).json()["usage"]["requests"],
+            "audit": http.get("/v1/audit", headers=key).json()["events"],
+            "quota": http.get("/admin/tenants/durable/quota", headers=admin).json(),
+        }
+
+        def gateways() -> set[str]:
+            named = ray.util.list_named_actors(all_namespaces=True)
+            return {a["name"] for a in named if a["namespace"] == "serve" and "#Gateway#" in a["name"]}
+
+        (replica,) = gateways()
+        ray.kill(ray.get_actor(replica, namespace="serve"))  # a crash: no clean shutdown
+        wait_for(lambda: gateways() - {replica}, timeout=60)
+
+        def answers() -> bool:
+            try:
+                return http.get("/v1/usage", headers=key).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(answers, timeout=60)
+        assert http.get("/admin/tenants/durable/quota", headers=admin).json() == before["quota"]
+        assert http.get("/v1/usage", headers=key).json()["usage"]["requests"] >= before["usage"]
+        events = http.get("/v1/audit", headers=key).json()["events"]
+        assert events[: len(before["audit"])] == before["audit"]
