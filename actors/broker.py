@@ -15,12 +15,15 @@ executed by ``actors.broker_runner``; the broker knows nothing of what they trai
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ray
 from ray.actor import ActorHandle
+from ray.exceptions import RayError
 from sqlalchemy import (
     Column,
     DateTime,
@@ -157,6 +160,8 @@ class GPUBroker:
         self.storage_root = storage_root
         self.settings = settings or BrokerSettings()
         self.quotas = QuotaBook(database_url, quotas or QuotaSettings())
+        if ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None:
+            _start_clock(self.settings.poll_s)  # as the broker actor: also after each restart
         self.capacity_gpus = capacity_gpus if capacity_gpus is not None else self.settings.capacity_gpus
 
     @classmethod
@@ -390,6 +395,32 @@ class GPUBroker:
             self._end(workload_id, "finished", "finished", f"finished{at}", step=step, checkpoint=checkpoint)
         self.schedule()
 
+    def interrupted(self, workload_id: str, attempt: int, reason: str) -> None:
+        """The attempt was lost without an answer (its worker or node died): requeued to resume from
+        its last checkpoint, or failed once it crashed more than ``max_failures`` times."""
+        w = self.workload(workload_id)
+        if w.attempt != attempt or w.state not in HOLDING:
+            return
+        with self.engine.connect() as db:
+            crashes = 1 + len(
+                db.execute(
+                    select(gpu_events.c.event_id).where(
+                        gpu_events.c.workload_id == workload_id, gpu_events.c.event == "interrupted"
+                    )
+                ).all()
+            )
+        limit = self.settings.max_failures
+        if crashes > limit:
+            self._end(workload_id, "failed", "failed", f"{reason}; crash {crashes}, more than {limit}")
+        else:
+            step = w.checkpoint_step or 0
+            with self.engine.begin() as db:
+                _meter(db, w)
+                _set(db, workload_id, state="preempted")
+                why = f"{reason}; requeued to resume from step {step} (crash {crashes} of {limit} survivable)"
+                _event(db, workload_id, "interrupted", why)
+        self.schedule()
+
     # -- the decision step --------------------------------------------------------------------
 
     def schedule(self) -> None:
@@ -516,6 +547,24 @@ def cancel_tenant(db: Connection, tenant_id: str) -> int:
         _set(db, row.workload_id, state="cancelled", finished_at=_now())
         _event(db, row.workload_id, "cancelled", "cancelled: the tenant was deleted")
     return len(live)
+
+
+def _start_clock(poll_s: float) -> None:
+    """Re-run the policy at least every second from inside the broker actor, so that a preempted run
+    that never stops is requeued once its grace passes even when nothing else happens. The ticks
+    are calls to the actor itself, so they queue with every other call: one decision at a time."""
+    me = ray.get_runtime_context().current_actor
+    period = max(poll_s, 1.0)
+
+    def tick() -> None:
+        while True:
+            time.sleep(period)  # a clock: there is nothing to wait on but time
+            try:
+                ray.get(me.schedule.remote())
+            except RayError:  # the actor is going away; its successor starts its own clock
+                return
+
+    threading.Thread(target=tick, name="broker-clock", daemon=True).start()
 
 
 def _meter(db: Connection, w: Workload, until: datetime | None = None) -> None:

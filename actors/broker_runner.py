@@ -36,7 +36,7 @@ from typing import Any
 
 import ray
 from ray.actor import ActorHandle
-from ray.exceptions import RayError
+from ray.exceptions import RayError, RayTaskError
 
 from actors.broker import TERMINAL, Lease
 from actors.keys import DataKeys
@@ -175,7 +175,8 @@ def run_training(
 
     Blocks: call it from a thread, or as a Ray task (``ray.remote(num_cpus=0)(run_training)``).
     Each admission runs as a Ray task asking for the granted GPUs and ``num_cpus`` CPUs; an
-    attempt that raises fails the workload with the error as its reason.
+    attempt that raises fails the workload with the error as its reason; an attempt whose worker
+    or node is lost is requeued by the broker to resume from its checkpoint (``max_failures``).
     """
     attempt_task = ray.remote(run_attempt)
     poll_s: float = _call(broker, "poll_interval")
@@ -197,9 +198,12 @@ def run_training(
         )
         try:
             ray.get(run.remote(broker, loop, lease, sealing))
-        except RayError as e:
-            error = f"attempt {lease.attempt} failed: {type(e).__name__}: {e}"
+        except RayTaskError as e:  # the run itself raised: trying again would raise again
+            error = f"attempt {lease.attempt} failed: {e.cause!r}" if e.cause else str(e)
             _call(broker, "finish", workload_id, lease.attempt, error=error[:2000])
+        except RayError as e:  # its worker or node was lost: resume from the last checkpoint
+            reason = f"attempt {lease.attempt} lost: {type(e).__name__}"
+            _call(broker, "interrupted", workload_id, lease.attempt, reason)
 
 
 def request_serving_gpus(

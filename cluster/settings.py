@@ -181,6 +181,12 @@ class BrokerSettings(StrictModel):
         description="A preempted training run that has not checkpointed and stopped after this long is "
         "taken as stopped and its GPUs given away.",
     )
+    max_failures: int = Field(
+        3,
+        ge=0,
+        description="Crashes (its worker or node lost) a training run survives, each time requeued to "
+        "resume from its checkpoint; the next one fails it. An error raised by the run fails it at once.",
+    )
 
 
 _HALF_LIVES: dict[MemoryKind, float] = {"episode": 14.0, "summary": 14.0}

@@ -206,6 +206,50 @@ def test_a_run_that_does_not_stop_is_taken_as_stopped_after_the_grace(tmp_path: 
     assert _states(broker) == {"stuck": "preempted"}
 
 
+@pytest.mark.integration
+def test_the_broker_actor_requeues_a_run_that_does_not_stop_with_nothing_else_happening(
+    ray_local: None, tmp_path: Path
+) -> None:
+    import ray
+
+    from actors.broker import start_broker
+
+    settings = Settings(
+        storage_root=str(tmp_path / "store"), broker=BrokerSettings(poll_s=0.05, preemption_grace_s=0.5)
+    )
+    broker = start_broker(settings, capacity_gpus=1, name="broker-clock-test")
+    try:
+        ray.get(broker.submit.remote("t1", 1.0, workload_id="stuck"))
+        assert ray.get(broker.started.remote("stuck", 1, 0))
+        assert ray.get(broker.serving_demand.remote(1.0)) == 0.0  # the run is preempted; it never stops
+        assert ray.get(broker.workload.remote("stuck")).state == "preempting"
+        # No runner reports and nobody calls: the broker's own clock requeues it after the grace.
+        _wait_for(lambda: ray.get(broker.serving_admitted.remote()) == 1.0, timeout=15, what="admitted")
+        assert ray.get(broker.workload.remote("stuck")).state == "preempted"
+    finally:
+        ray.kill(broker)
+
+
+def test_a_lost_attempt_resumes_from_its_checkpoint_until_it_crashed_too_often(tmp_path: Path) -> None:
+    broker = _broker(tmp_path, capacity=1, max_failures=1)
+    broker.submit("t1", 1.0, workload_id="a1")
+    assert broker.started("a1", 1, 0, "node-1")
+    broker.checkpointed("a1", 1, 30, "/ckpt/a1/step-30.pt")
+    broker.interrupted("a1", 1, "attempt 1 lost: NodeDiedError")
+    a1 = broker.workload("a1")
+    assert (a1.state, a1.attempt) == ("admitted", 2)  # requeued, and the GPU is free: admitted again
+    assert [str(e) for e in broker.events("a1") if e.event == "interrupted"] == [
+        "interrupted: attempt 1 lost: NodeDiedError; requeued to resume from step 30 "
+        "(crash 1 of 1 survivable)"
+    ]
+    broker.interrupted("a1", 1, "late report of the same loss")  # stale: changes nothing
+    assert broker.workload("a1").state == "admitted"
+    assert broker.started("a1", 2, 30, "node-2")
+    broker.interrupted("a1", 2, "attempt 2 lost: WorkerCrashedError")
+    assert broker.workload("a1").state == "failed"
+    assert _last(broker, "a1") == "failed: attempt 2 lost: WorkerCrashedError; crash 2, more than 1"
+
+
 def test_a_new_broker_on_the_same_database_carries_on(tmp_path: Path) -> None:
     first = _broker(tmp_path, capacity=2)
     first.submit("t1", 1.0, workload_id="a1", priority="interactive", label="ft-job-1")
@@ -441,6 +485,42 @@ def serving_surge_scenario(root: str) -> None:
     ray.shutdown()
 
 
+def _crashy_step(state: TrainState, step: int) -> TrainState:
+    """The toy step, but the first attempt's process dies at step 150 (after its checkpoint at 100)."""
+    marker = Path(os.environ["ENGRAM_TEST_CRASH_MARKER"])
+    if step == 150 and not marker.exists():
+        marker.touch()
+        os._exit(1)  # the worker process is lost: no exception, no answer
+    return _toy_step(state, step)
+
+
+CRASHY = StepLoop(init=_toy_init, step=_crashy_step, total_steps=1500, checkpoint_every=100)
+
+
+def crash_scenario(root: str) -> None:
+    """A run whose worker process dies resumes from its last checkpoint and ends as if nothing happened."""
+    import ray
+
+    from actors.broker import start_broker
+    from actors.broker_runner import run_training
+
+    os.environ["ENGRAM_TEST_CRASH_MARKER"] = f"{root}/crashed"  # Ray's workers inherit it
+    torch.set_num_threads(1)
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    settings = Settings(storage_root=f"{root}/store", broker=BrokerSettings(poll_s=0.05, max_failures=1))
+    broker = start_broker(settings)
+    ray.get(broker.submit.remote("t1", 1.0, workload_id="crashy"))
+    assert run_training(broker, "crashy", CRASHY, settings, num_cpus=0.5, timeout_s=120) == "finished"
+    assert Path(f"{root}/crashed").exists()
+    story = [str(e) for e in ray.get(broker.events.remote("crashy"))]
+    lost = [e for e in story if e.startswith("interrupted: attempt 1 lost: ")]
+    assert lost and lost[0].endswith("requeued to resume from step 100 (crash 1 of 1 survivable)"), story
+    assert any(e.startswith("resumed: from checkpoint") and " at step 100 " in e for e in story), story
+    _check_finished(broker, "crashy", settings)
+    ray.kill(broker)
+    ray.shutdown()
+
+
 class _Replica:
     """Stands in for a serving replica: it only holds the GPU Ray gave it."""
 
@@ -515,3 +595,8 @@ def test_a_serving_surge_preempts_the_borrowing_run_which_resumes_and_a_broker_r
 @pytest.mark.integration
 def test_fair_share_reclaim_and_resume_on_a_cluster_of_a_cpu_head_and_a_gpu_node(tmp_path: Path) -> None:
     _isolated("multi_node_scenario", tmp_path)
+
+
+@pytest.mark.integration
+def test_a_run_whose_worker_dies_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    _isolated("crash_scenario", tmp_path)
