@@ -28,6 +28,7 @@ TABLE_MODULES = (
     "actors.audit",
     "actors.keys",
     "actors.broker",
+    "training.files",
 )
 MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL advisory lock key of the migration step (any constant shared by all processes).

@@ -189,6 +189,23 @@ class BrokerSettings(StrictModel):
     )
 
 
+class FileSettings(StrictModel):
+    """Fine-tune files (``POST /v1/files``): what one upload may hold."""
+
+    max_file_bytes: int = Field(
+        4 * 2**20,
+        ge=1,
+        description="Larger files are refused (413); the request as a whole is also bounded by "
+        "api.max_body_bytes.",
+    )
+    max_example_tokens: int = Field(
+        2048,
+        ge=1,
+        description="Longest example, in tokens of the default base model's tokenizer with its chat "
+        "template applied; a file with a longer one is refused.",
+    )
+
+
 _HALF_LIVES: dict[MemoryKind, float] = {"episode": 14.0, "summary": 14.0}
 
 
@@ -387,6 +404,7 @@ class Settings(StrictModel):
     broker: BrokerSettings = Field(
         default_factory=BrokerSettings, description="GPU broker: nominal GPU quotas and preemption."
     )
+    files: FileSettings = Field(default_factory=FileSettings, description="Fine-tune file uploads.")
 
     @field_validator("storage_root")
     @classmethod

@@ -15,6 +15,7 @@ from cluster.errors import KeyDestroyedError, NotFoundError
 from serving.adapters import DecryptedAdapters
 from tests.actors.test_deletion import fake_adapter, files_holding
 from tests.serving.conftest import make_gateway, wait_for
+from tests.training.test_files import example, install_tiny_model, jsonl
 
 MODEL = "ft:engram-tiny:doomed:support"
 
@@ -42,6 +43,7 @@ def _search(gw: Any, key: dict[str, str], user: str, query: str) -> list[dict[st
 
 
 def test_deleting_a_tenant_leaves_nothing_to_read_or_serve(tmp_path: Path) -> None:
+    install_tiny_model(tmp_path / "store")  # fine-tune files are checked with its tokenizer
     gw, close = make_gateway(tmp_path / "store")
     try:
         _check_deletion(gw, tmp_path)
@@ -61,6 +63,9 @@ def _check_deletion(gw: Any, tmp_path: Path) -> None:
     c.post("/v1/signals", json=_signals("erin", ["I moved to Lisbon last month"]), headers=bystander)
     wait_for(lambda: _search(gw, doomed, "dave", marker))
     wait_for(lambda: _search(gw, bystander, "erin", "where does erin live"))
+    upload = {"file": ("train.jsonl", jsonl(example("My locker code?", f"It is {marker}.")))}
+    uploaded = c.post("/v1/files", headers=doomed, files=upload, data={"purpose": "fine-tune"})
+    assert uploaded.status_code == 200, uploaded.text
 
     source, weights = fake_adapter(tmp_path / "adapter")
     adapter = gw.ctx.models.register_adapter("doomed", "engram-tiny", "support", source)
@@ -87,9 +92,15 @@ def _check_deletion(gw: Any, tmp_path: Path) -> None:
     assert report["tenant_id"] == "doomed" and report["keys_revoked"] == 1 and report["data_key_destroyed"]
     assert {"signals", "memories"} <= set(report["lance_tables"]) and report["files_removed"] > 0
     assert report["rows_removed"]["models"] == 1 and report["rows_removed"]["model_versions"] == 1
+    assert report["rows_removed"]["files"] == 1
 
     # nothing can be served: its key is dead everywhere, its model is gone
-    for method, path in [("GET", "/v1/memories"), ("GET", "/v1/models"), ("POST", "/v1/memories/search")]:
+    for method, path in [
+        ("GET", "/v1/memories"),
+        ("GET", "/v1/models"),
+        ("POST", "/v1/memories/search"),
+        ("GET", f"/v1/files/{uploaded.json()['id']}/content"),
+    ]:
         assert c.request(method, path, headers=doomed, json={}).status_code == 401, path
     chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
     assert c.post("/v1/chat/completions", json=chat, headers=doomed).status_code == 401
