@@ -13,19 +13,31 @@ folder holds ``<file>.enc`` files only; engines read a private decrypted copy
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, UniqueConstraint, insert, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    insert,
+    select,
+)
 from sqlalchemy import func as sql
 from sqlalchemy import update as sql_update
 
 from actors.db import engine_for, metadata
 from actors.keys import DataKeys
 from cluster.crypto import encrypt_tree
-from cluster.errors import InvalidIdError, NotFoundError
+from cluster.errors import ConflictError, InvalidIdError, NotFoundError
 from cluster.paths import tenant_path, validate_name, validate_tenant_id
 from cluster.settings import Settings
 
@@ -47,8 +59,21 @@ model_versions = Table(
     Column("model", String(300), ForeignKey("models.model"), nullable=False),
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("job_id", String(64)),  # the fine-tuning job that made it; None when registered by hand
+    Column("lineage", JSON),  # base model, file hashes, hyperparameters, seed: how to make it again
+    Column("metrics", JSON),  # evaluation of the version (validation loss, perplexity, exact match)
+    Column("retired_at", DateTime(timezone=True)),  # its files are removed; it can't be deployed
     UniqueConstraint("model", "version"),
     sqlite_autoincrement=True,  # a deleted row's id is never handed out again (see migration 0004)
+)
+model_deployments = Table(
+    "model_deployments",
+    metadata,
+    Column("deployment_id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(300), ForeignKey("models.model"), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("action", String(16), nullable=False),  # deploy | rollback
+    Column("at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -99,8 +124,19 @@ class ModelRegistry:
         database = settings.api.control_db_url(settings.storage_root)
         return cls(database, settings.storage_root, DataKeys.from_settings(settings))
 
-    def register_adapter(self, tenant_id: str, base_model: str, suffix: str, source: str | Path) -> Adapter:
-        """Encrypt a peft adapter folder into the tenant's storage as the model's next version.
+    def register_adapter(
+        self,
+        tenant_id: str,
+        base_model: str,
+        suffix: str,
+        source: str | Path,
+        *,
+        job_id: str | None = None,
+        lineage: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> Adapter:
+        """Encrypt a peft adapter folder into the tenant's storage as the model's next version,
+        with how it was made (``lineage``) and how it evaluated (``metrics``).
 
         The first version of a model is deployed at once; later ones wait for a deploy.
         """
@@ -135,14 +171,23 @@ class ModelRegistry:
             # appears whole (replacing what a registration that failed after writing left) or not at all
             encrypt_tree(source, target, data_key, adapter_context(tenant_id, folder, version))
             now = datetime.now(UTC)
-            db.execute(insert(model_versions).values(model=name, version=version, created_at=now))
+            db.execute(
+                insert(model_versions).values(
+                    model=name,
+                    version=version,
+                    created_at=now,
+                    job_id=job_id,
+                    lineage=lineage,
+                    metrics=metrics,
+                )
+            )
             lora_id = db.execute(
                 select(model_versions.c.lora_id).where(
                     model_versions.c.model == name, model_versions.c.version == version
                 )
             ).scalar_one()
             if version == 1:
-                db.execute(sql_update(models).where(models.c.model == name).values(deployed_version=1))
+                _switch(db, name, 1, "deploy")
         return Adapter(tenant_id, name, base_model, folder, version, int(lora_id))
 
     def resolve(self, tenant_id: str, model: str) -> Adapter:
@@ -180,3 +225,117 @@ class ModelRegistry:
             }
             for r in rows
         ]
+
+    # -- lifecycle: versions, deploy, rollback, retire -----------------------------------------
+
+    def describe(self, tenant_id: str, model: str) -> dict[str, Any]:
+        """The caller's model with every version, its lineage and metrics; NotFoundError otherwise."""
+        with self.engine.connect() as db:
+            row = self._owned(db, tenant_id, model)
+            versions = db.execute(
+                select(model_versions)
+                .where(model_versions.c.model == model)
+                .order_by(model_versions.c.version)
+            ).all()
+            history = db.execute(
+                select(model_deployments)
+                .where(model_deployments.c.model == model)
+                .order_by(model_deployments.c.deployment_id)
+            ).all()
+        return {
+            "model": model,
+            "base_model": row.base_model,
+            "created_at": row.created_at,
+            "deployed_version": row.deployed_version,
+            "versions": [
+                {
+                    "version": v.version,
+                    "created_at": v.created_at,
+                    "job_id": v.job_id,
+                    "lineage": v.lineage,
+                    "metrics": v.metrics,
+                    "retired": v.retired_at is not None,
+                }
+                for v in versions
+            ],
+            "deployments": [{"version": h.version, "action": h.action, "at": h.at} for h in history],
+        }
+
+    def deploy(self, tenant_id: str, model: str, version: int) -> int:
+        """Serve ``version`` of the caller's model from the next request on (engines keep running)."""
+        with self.engine.begin() as db:
+            row = self._owned(db, tenant_id, model)
+            self._live_version(db, model, version)
+            if row.deployed_version != version:
+                _switch(db, model, version, "deploy")
+        return version
+
+    def rollback(self, tenant_id: str, model: str) -> int:
+        """Serve again the version deployed before the current one (retired ones are passed over).
+
+        Deployments are a stack: a deploy pushes, a rollback pops back to its version, so each
+        rollback goes one further back. Returns the version now served."""
+        with self.engine.begin() as db:
+            row = self._owned(db, tenant_id, model)
+            history = db.execute(
+                select(model_deployments.c.version, model_deployments.c.action)
+                .where(model_deployments.c.model == model)
+                .order_by(model_deployments.c.deployment_id)
+            ).all()
+            stack: list[int] = []
+            for version, action in history:
+                if action == "rollback":
+                    while stack and stack[-1] != version:
+                        stack.pop()
+                else:
+                    stack.append(version)
+            retired = set(
+                db.execute(
+                    select(model_versions.c.version).where(
+                        model_versions.c.model == model, model_versions.c.retired_at.is_not(None)
+                    )
+                ).scalars()
+            )
+            earlier = [v for v in stack[:-1] if v not in retired and v != row.deployed_version]
+            if not earlier:
+                raise ConflictError(f"{model} has no earlier deployed version to go back to", param="model")
+            _switch(db, model, earlier[-1], "rollback")
+            return earlier[-1]
+
+    def retire(self, tenant_id: str, model: str) -> None:
+        """Stop serving the caller's model and remove every version's files (the rows stay, retired)."""
+        with self.engine.begin() as db:
+            row = self._owned(db, tenant_id, model)
+            db.execute(
+                sql_update(model_versions)
+                .where(model_versions.c.model == model, model_versions.c.retired_at.is_(None))
+                .values(retired_at=datetime.now(UTC))
+            )
+            db.execute(sql_update(models).where(models.c.model == model).values(deployed_version=None))
+        folder = tenant_path(self.storage_root, tenant_id, "adapters", f"{row.base_model}.{row.suffix}")
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def _owned(self, db: Any, tenant_id: str, model: str) -> Any:
+        query = select(models).where(models.c.model == model, models.c.tenant_id == tenant_id)
+        row = db.execute(query).first()
+        if row is None or _parse(model) is None:
+            raise NotFoundError(f"the model {model!r} does not exist", param="model")
+        return row
+
+    def _live_version(self, db: Any, model: str, version: int) -> None:
+        found = db.execute(
+            select(model_versions.c.retired_at).where(
+                model_versions.c.model == model, model_versions.c.version == version
+            )
+        ).first()
+        if found is None:
+            raise NotFoundError(f"{model} has no version {version}", param="version")
+        if found.retired_at is not None:
+            raise ConflictError(f"version {version} of {model} is retired", param="version")
+
+
+def _switch(db: Any, model: str, version: int, action: str) -> None:
+    """Make ``version`` the served one and record it in the deployment history."""
+    db.execute(sql_update(models).where(models.c.model == model).values(deployed_version=version))
+    record = {"model": model, "version": version, "action": action, "at": datetime.now(UTC)}
+    db.execute(insert(model_deployments).values(**record))

@@ -218,6 +218,48 @@ def test_adapters_are_per_tenant(gw: ChatGateway, tenants: dict[str, dict[str, s
     ].replace("nobody", "X")
 
 
+def test_deploy_and_rollback_switch_the_served_version_without_a_restart(
+    gw: ChatGateway, tenants: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    key = gw.new_tenant("switcher")
+    registry = ModelRegistry.from_settings(gw.settings)
+    base_dir = ensure_base_model(gw.settings, BASE)
+    for version, seed in ((1, 11), (2, 12)):
+        adapter = random_adapter(base_dir, tmp_path / f"v{version}", seed=seed)
+        registry.register_adapter("switcher", BASE, "sw", adapter, metrics={"validation_loss": 1.0 / version})
+    model = "ft:engram-tiny:switcher:sw"
+
+    def answer(http: httpx.Client) -> str:
+        response = chat(http, key, model=model, **GREEDY)
+        assert response.status_code == 200, response.text
+        return str(response.json()["choices"][0]["message"]["content"])
+
+    with gw.client() as http:
+        first = answer(http)  # version 1 is deployed on registration
+        deployed = http.post(f"/v1/models/{model}/deploy", headers=key, json={"version": 2})
+        assert deployed.json() == {"id": model, "object": "model", "version": 2}
+        second = answer(http)
+        assert second != first
+        assert http.post(f"/v1/models/{model}/rollback", headers=key).json()["version"] == 1
+        assert answer(http) == first  # the previous behaviour is back
+        described = http.get(f"/v1/models/{model}", headers=key).json()
+        assert described["version"] == 1 and [v["version"] for v in described["versions"]] == [1, 2]
+        assert described["versions"][1]["metrics"] == {"validation_loss": 0.5}
+        # Another tenant can neither see nor switch it.
+        for call in (
+            http.get(f"/v1/models/{model}", headers=tenants["acme"]),
+            http.post(f"/v1/models/{model}/deploy", headers=tenants["acme"], json={"version": 2}),
+            http.post(f"/v1/models/{model}/rollback", headers=tenants["acme"]),
+            http.delete(f"/v1/models/{model}", headers=tenants["acme"]),
+        ):
+            assert call.status_code == 404 and call.json()["error"]["param"] == "model"
+        bad = http.post(f"/v1/models/{model}/deploy", headers=key, json={"version": 0})
+        assert bad.status_code == 422
+        assert http.delete(f"/v1/models/{model}", headers=key).json()["deleted"] is True
+        assert chat(http, key, model=model, **GREEDY).status_code == 404
+        assert model not in [m["id"] for m in http.get("/v1/models", headers=key).json()["data"]]
+
+
 def test_models_lists_base_and_own_models_only(gw: ChatGateway, tenants: dict[str, dict[str, str]]) -> None:
     with gw.client() as http:
         listed = {
