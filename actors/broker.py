@@ -487,7 +487,8 @@ class GPUBroker:
         checkpoint_dir: str | None,
     ) -> None:
         validate_name(workload_id, "workload_id")
-        if not 0 < gpus <= 1 and not (gpus > 1 and float(gpus).is_integer()):
+        cpu_only = gpus == 0 and kind == "training"  # a run on CPUs: only job quotas hold it back
+        if not cpu_only and not 0 < gpus <= 1 and not (gpus > 1 and float(gpus).is_integer()):
             raise InvalidRequestError(
                 f"a workload asks for a fraction of one GPU or whole GPUs, not {gpus}", param="gpus"
             )

@@ -180,6 +180,7 @@ class Plan:
 
     def _victims(self, candidates: list[Workload], need: float) -> list[Workload] | None:
         """The fewest candidates, in preemption order, that free ``need`` GPUs; None if all can't."""
+        candidates = [c for c in candidates if c.gpus > EPS]  # a CPU-only run frees nothing
         tenants = {c.tenant_id for c in candidates}
         quota_of = {t: {v.workload_id for v in self.in_quota(t)} for t in tenants}
 

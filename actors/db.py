@@ -29,6 +29,7 @@ TABLE_MODULES = (
     "actors.keys",
     "actors.broker",
     "training.files",
+    "training.jobs",
 )
 MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL advisory lock key of the migration step (any constant shared by all processes).

@@ -35,11 +35,12 @@ from sqlalchemy.engine import Connection
 from actors.broker import cancel_tenant, gpu_events, gpu_workloads
 from actors.db import engine_for, load_tables
 from actors.keys import destroy_key, secure_delete
-from actors.models import model_versions, models
+from actors.models import model_deployments, model_versions, models
 from actors.tenants import api_keys, tenants
 from cluster.errors import NotFoundError
 from cluster.paths import tenant_path, tenant_root, validate_tenant_id
 from cluster.settings import Settings
+from training.jobs import fine_tune_events, fine_tune_jobs
 
 # Tables whose rows of a deleted tenant stay, and why.
 KEPT = {
@@ -135,9 +136,12 @@ def _remove_rows(db: Connection, tenant_id: str) -> dict[str, int]:
     """The tenant's rows in every table with a ``tenant_id`` column (but ``KEPT``), dependents first."""
     owned = select(models.c.model).where(models.c.tenant_id == tenant_id)
     workloads = select(gpu_workloads.c.workload_id).where(gpu_workloads.c.tenant_id == tenant_id)
+    jobs = select(fine_tune_jobs.c.job_id).where(fine_tune_jobs.c.tenant_id == tenant_id)
     dependents = [  # rows without a tenant_id that belong to the tenant's rows
         delete(model_versions).where(model_versions.c.model.in_(owned)),
+        delete(model_deployments).where(model_deployments.c.model.in_(owned)),
         delete(gpu_events).where(gpu_events.c.workload_id.in_(workloads)),
+        delete(fine_tune_events).where(fine_tune_events.c.job_id.in_(jobs)),
     ]
     removed = {str(query.table): db.execute(query).rowcount for query in dependents}
     for table in reversed(load_tables().sorted_tables):

@@ -304,6 +304,18 @@ def test_concurrent_job_and_gpu_second_quotas_hold_runs_back_and_say_why(tmp_pat
     assert broker.quotas.usage("t2", now - timedelta(days=1), now + timedelta(hours=1))["gpu_seconds"] == 0
 
 
+def test_cpu_only_runs_need_no_gpu_and_are_never_preempted(tmp_path: Path) -> None:
+    broker = _broker(tmp_path, capacity=1, quotas=QuotaSettings(concurrent_jobs=1))
+    broker.submit("t1", 0.0, workload_id="cpu-1")
+    broker.submit("t1", 0.0, workload_id="cpu-2")
+    assert _states(broker) == {"cpu-1": "admitted", "cpu-2": "queued"}  # the job quota still applies
+    assert broker.started("cpu-1", 1, 0)
+    assert broker.serving_demand(1.0) == 1.0  # serving takes the only GPU: nothing to preempt for it
+    assert _states(broker)["cpu-1"] == "running"
+    broker.finish("cpu-1", 1, step=5)
+    assert _states(broker)["cpu-2"] == "admitted"
+
+
 def test_requests_are_checked(tmp_path: Path) -> None:
     broker = _broker(tmp_path, capacity=2)
     broker.submit("t1", 0.5, workload_id="half")
