@@ -134,11 +134,12 @@ class ModelRegistry:
         job_id: str | None = None,
         lineage: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
+        deploy: bool | None = None,
     ) -> Adapter:
         """Encrypt a peft adapter folder into the tenant's storage as the model's next version,
         with how it was made (``lineage``) and how it evaluated (``metrics``).
 
-        The first version of a model is deployed at once; later ones wait for a deploy.
+        ``deploy``: serve it from now on; None: only when it is the model's first version.
         """
         validate_tenant_id(tenant_id)
         validate_name(base_model, "base_model")
@@ -186,8 +187,8 @@ class ModelRegistry:
                     model_versions.c.model == name, model_versions.c.version == version
                 )
             ).scalar_one()
-            if version == 1:
-                _switch(db, name, 1, "deploy")
+            if deploy or (deploy is None and version == 1):
+                _switch(db, name, version, "deploy")
         return Adapter(tenant_id, name, base_model, folder, version, int(lora_id))
 
     def resolve(self, tenant_id: str, model: str) -> Adapter:
