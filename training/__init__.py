@@ -1,1 +1,3 @@
-"""Fine-tuning on Ray Train (datasets, LoRA recipe, evaluation, export): not built yet."""
+"""Fine-tuning: tenant files (``files``), the LoRA SFT recipe on Ray Train (``recipe``, ``data``),
+job records (``jobs``) and the fine-tuner actor that runs them through the GPU broker (``finetuner``);
+the embedded small base model (``bootstrap``)."""

@@ -1,0 +1,565 @@
+"""The tenant LoRA SFT recipe: setup → train → evaluate → save, on Ray Train or in-process.
+
+    config = load_config(base_model=folder, n_epochs=2)            # recipe.yaml beside this file
+    train, validation = split(examples, config.validation_fraction, config.seed)
+    result = fit(config, train, storage_path=runs, name="acme-v3")  # Ray Train; resumable
+    report = evaluate(config.base_model, result.adapter_dir, validation)
+
+One loop serves both ways of running: ``fit`` runs ``train_loop_per_worker`` on Ray Train
+workers (DDP over gloo on CPU, NCCL on GPUs; data sharded by world rank; checkpoints every
+``checkpoint_every`` steps, resumed after a worker failure or by re-creating the run with the
+same name and storage path), and ``train_local`` runs the same setup, batches and step in this
+process without Ray (the benchmark's baseline). Checkpoints hold the LoRA weights, the
+optimizer, the step, the RNG state and the loss history; with ``sealing`` their files are
+encrypted at rest (``cluster.crypto``) and opened only into private folders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cluster import crypto
+from cluster.errors import ConfigError, InvalidRequestError
+from training.data import (
+    IGNORE_INDEX,
+    Example,
+    Tokenized,
+    collate,
+    epoch_batches,
+    split,
+    steps_per_epoch,
+    tokenize_all,
+)
+
+__all__ = [
+    "FitResult",
+    "RecipeConfig",
+    "Sealing",
+    "evaluate",
+    "fit",
+    "load_config",
+    "split",
+    "train_local",
+    "train_loop_per_worker",
+]
+
+CONFIG_FILE = Path(__file__).with_name("recipe.yaml")
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+class RecipeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_model: str = Field(description="Folder of the base model checkpoint (Hugging Face format).")
+    n_epochs: int = Field(3, ge=1, description="Passes over the training examples.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many steps; None: all epochs.")
+    learning_rate: float = Field(2e-4, gt=0, description="AdamW learning rate (constant).")
+    batch_size: int = Field(8, ge=1, description="Examples per optimizer step on each worker.")
+    max_seq_len: int = Field(1024, ge=8, description="Tokens kept per example; the rest is cut.")
+    seed: int = Field(0, ge=0, description="Seeds LoRA init, dropout and the batch order.")
+    lora_r: int = Field(16, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: tuple[str, ...] = Field(
+        ALL_LINEAR, min_length=1, description="Module names that get LoRA; default all linear layers."
+    )
+    checkpoint_every: int = Field(100, ge=1, description="Steps between checkpoints (one more at the end).")
+    validation_fraction: float = Field(
+        0.1, gt=0, lt=1, description="Share held out for evaluation when no validation set is given."
+    )
+    num_workers: int = Field(1, ge=1, description="Ray Train workers (data-parallel replicas).")
+    use_gpu: bool = Field(False, description="One GPU per worker when true.")
+    cpus_per_worker: float = Field(
+        1, gt=0, description="CPUs each worker asks Ray for; on CPU also its torch threads."
+    )
+
+    @field_validator("target_modules")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("target_modules lists a module twice")
+        return value
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> RecipeConfig:
+    """The recipe config from YAML (``recipe.yaml`` beside this file by default) and ``overrides``."""
+    source = Path(path) if path is not None else CONFIG_FILE
+    try:
+        data = yaml.safe_load(source.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read recipe config {source}: {e}", param="path") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe config {source} must hold a mapping", param="path")
+    try:
+        return RecipeConfig.model_validate({**data, **overrides})
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid recipe setting {name!r} in {source}: {first['msg']}", param=name) from e
+
+
+@dataclass(frozen=True)
+class Sealing:
+    """Encrypt checkpoints at rest with a tenant data key; ``context`` binds them to their place."""
+
+    key: bytes = field(repr=False)
+    context: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, bytes) or len(self.key) != crypto.KEY_BYTES:
+            raise InvalidRequestError(f"sealing.key must be {crypto.KEY_BYTES} bytes", param="sealing.key")
+
+
+class FitResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    steps: int = Field(description="Optimizer steps taken in all.")
+    stopped: bool = Field(description="The supervisor stopped the run before its last step.")
+    losses: list[float] = Field(description="Loss of every step, from step 1 on (resumed runs included).")
+    starts: list[int] = Field(description="The step each attempt started from: [0] unless resumed.")
+    adapter_dir: Path | None = Field(description="The final adapter as a plain peft folder.")
+    checkpoint_path: str | None = Field(description="The last checkpoint on storage (Ray Train only).")
+    train_seconds: float = Field(
+        description="Wall time of the last attempt's step loop, checkpoints included."
+    )
+    samples: int = Field(description="Examples processed by all workers in the last attempt.")
+    tokens: int = Field(description="Non-padding tokens processed by all workers in the last attempt.")
+
+    @property
+    def final_loss(self) -> float:
+        return self.losses[-1]
+
+
+# -- setup: model, optimizer, data ---------------------------------------------------------------
+
+
+def _tokenizer(base_model: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(base_model)
+
+
+def _peft_model(config: RecipeConfig) -> Any:
+    """The base model with fresh LoRA layers (seeded), in float32."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(config.seed)
+    base = AutoModelForCausalLM.from_pretrained(config.base_model, dtype=torch.float32)
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(base, lora)
+
+
+@dataclass
+class _Run:
+    """What the loop works on: the peft model, its (maybe DDP-wrapped) training view and optimizer."""
+
+    config: RecipeConfig
+    rows: list[Tokenized]
+    pad_token_id: int
+    peft_model: Any
+    model: Any
+    optimizer: Any
+    rank: int = 0
+    world_size: int = 1
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+
+
+def setup(
+    config: RecipeConfig,
+    rows: list[Tokenized],
+    pad_token_id: int,
+    *,
+    wrap: Callable[[Any], Any],
+    rank: int = 0,
+    world_size: int = 1,
+) -> _Run:
+    """Build the model (``wrap`` places it: ``.to(device)`` or Ray's ``prepare_model``) and AdamW."""
+    import torch
+
+    if not config.use_gpu:
+        torch.set_num_threads(max(1, int(config.cpus_per_worker)))
+    peft_model = _peft_model(config)
+    model = wrap(peft_model)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate)
+    return _Run(config, rows, pad_token_id, peft_model, model, optimizer, rank, world_size)
+
+
+def total_steps(config: RecipeConfig, n_examples: int, world_size: int) -> int:
+    steps = config.n_epochs * steps_per_epoch(n_examples, config.batch_size, world_size)
+    return min(steps, config.max_steps) if config.max_steps else steps
+
+
+# -- train: the loop both runners share -------------------------------------------------------------
+
+
+def _step(run: _Run, batch: dict[str, Any]) -> float:
+    """One optimizer step on ``batch``; returns the loss averaged over workers."""
+    import torch
+
+    run.model.train()
+    device = next(run.peft_model.parameters()).device
+    loss = run.model(**{k: v.to(device) for k, v in batch.items()}).loss
+    loss.backward()
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    value = loss.detach()
+    if run.world_size > 1:
+        torch.distributed.all_reduce(value)
+        value = value / run.world_size
+    return float(value)
+
+
+def train(run: _Run, on_checkpoint: Callable[[_Run, dict[str, Any]], bool]) -> dict[str, Any]:
+    """Step from ``run.step`` to the end; ``on_checkpoint`` every ``checkpoint_every`` steps and last.
+
+    ``on_checkpoint`` returning True stops the loop there (the run was preempted or cancelled).
+    """
+    config = run.config
+    per_epoch = steps_per_epoch(len(run.rows), config.batch_size, run.world_size)
+    last = total_steps(config, len(run.rows), run.world_size)
+    run.starts.append(run.step)
+    started, samples, tokens = time.perf_counter(), 0, 0
+    batches: list[list[int]] = []
+    metrics: dict[str, Any] = {}
+    while run.step < last:
+        epoch, index = divmod(run.step, per_epoch)
+        if index == 0 or not batches:  # a new epoch, or resumed in the middle of one
+            batches = epoch_batches(
+                len(run.rows),
+                config.batch_size,
+                seed=config.seed,
+                epoch=epoch,
+                rank=run.rank,
+                world_size=run.world_size,
+            )
+        batch = collate([run.rows[i] for i in batches[index]], run.pad_token_id)
+        loss = _step(run, batch)
+        run.step += 1
+        samples += len(batch["input_ids"])
+        tokens += int(batch["attention_mask"].sum())
+        run.history.append({"step": run.step, "loss": loss, "epoch": epoch})
+        if run.step % config.checkpoint_every == 0 or run.step == last:
+            metrics = {
+                "step": run.step,
+                "loss": loss,
+                "epoch": epoch,
+                "elapsed_s": time.perf_counter() - started,
+                "samples": samples * run.world_size,
+                "tokens": tokens * run.world_size,
+            }
+            if on_checkpoint(run, metrics):
+                break
+    metrics["elapsed_s"] = time.perf_counter() - started
+    return metrics
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+
+
+def _write_state(run: _Run, folder: Path) -> None:
+    import torch
+    from peft import get_peft_model_state_dict
+
+    torch.save(get_peft_model_state_dict(run.peft_model), folder / "adapter.pt")
+    torch.save(run.optimizer.state_dict(), folder / "optimizer.pt")
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state()
+    torch.save(rng, folder / "rng.pt")
+    state = {"step": run.step, "history": run.history, "starts": run.starts}
+    (folder / "state.json").write_text(json.dumps(state))
+
+
+def _read_state(run: _Run, folder: Path) -> None:
+    import torch
+    from peft import set_peft_model_state_dict
+
+    set_peft_model_state_dict(run.peft_model, torch.load(folder / "adapter.pt", weights_only=True))
+    run.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    rng = torch.load(folder / "rng.pt", weights_only=True)
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+    state = json.loads((folder / "state.json").read_text())
+    run.step, run.history, run.starts = state["step"], state["history"], state["starts"]
+
+
+@contextmanager
+def _opened(folder: str | Path, sealing: Sealing | None) -> Iterator[Path]:
+    """A checkpoint folder as plaintext: itself, or a private decrypted copy removed afterwards."""
+    if sealing is None:
+        yield Path(folder)
+        return
+    with crypto.decrypted(folder, sealing.key, sealing.context) as plain:
+        yield plain
+
+
+Supervisor = Callable[[int, dict[str, Any]], bool]
+"""Called by rank 0 after each checkpoint with the step and metrics; True stops the run there."""
+
+
+def _report(
+    run: _Run, metrics: dict[str, Any], sealing: Sealing | None, supervisor: Supervisor | None
+) -> bool:
+    """Rank 0 writes (and seals) a checkpoint; every worker reports, as Ray Train requires.
+
+    Returns whether to stop here: the supervisor's answer, broadcast so all workers agree.
+    """
+    import ray.train
+    import torch
+
+    if run.rank == 0:
+        _report_checkpoint(run, metrics, sealing)
+    else:
+        ray.train.report(metrics)
+    stop = bool(supervisor(run.step, metrics)) if supervisor is not None and run.rank == 0 else False
+    if run.world_size > 1:
+        flag = torch.tensor([int(stop)])
+        torch.distributed.broadcast(flag, src=0)
+        stop = bool(flag.item())
+    return stop
+
+
+def _report_checkpoint(run: _Run, metrics: dict[str, Any], sealing: Sealing | None) -> None:
+    import ray.train
+
+    scratch = Path(tempfile.mkdtemp(prefix="engram-ckpt-"))
+    try:
+        plain = crypto.private_dir(scratch) if sealing else scratch / "checkpoint"
+        plain.mkdir(exist_ok=True)
+        _write_state(run, plain)
+        folder = plain
+        if sealing is not None:
+            folder = scratch / "sealed"
+            crypto.encrypt_tree(plain, folder, sealing.key, sealing.context)
+            shutil.rmtree(plain)
+        checkpoint = ray.train.Checkpoint.from_directory(str(folder))
+        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=f"checkpoint_{run.step:08d}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """The Ray Train worker: setup, resume from the latest checkpoint if any, train, checkpoint."""
+    import ray
+    import ray.train
+    import ray.train.torch
+
+    recipe = RecipeConfig.model_validate(config["recipe"])
+    sealing: Sealing | None = config.get("sealing")
+    context = ray.train.get_context()
+    rows = [Tokenized(ids, labels) for ids, labels in ray.get(config["rows"])]
+    run = setup(
+        recipe,
+        rows,
+        config["pad_token_id"],
+        wrap=ray.train.torch.prepare_model,
+        rank=context.get_world_rank(),
+        world_size=context.get_world_size(),
+    )
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as stored, _opened(stored, sealing) as plain:
+            _read_state(run, plain)
+    supervisor: Supervisor | None = config.get("supervisor")
+    train(run, lambda r, metrics: _report(r, metrics, sealing, supervisor))
+
+
+# -- save ------------------------------------------------------------------------------------------
+
+
+def _save_adapter(config: RecipeConfig, plain_checkpoint: Path, target: Path) -> Path:
+    """The checkpoint's LoRA weights as a plain peft folder (``save_pretrained``) at ``target``."""
+    import torch
+    from peft import set_peft_model_state_dict
+
+    model = _peft_model(config)
+    set_peft_model_state_dict(model, torch.load(plain_checkpoint / "adapter.pt", weights_only=True))
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(target))
+    return target
+
+
+def _prepare(config: RecipeConfig, examples: list[Example]) -> tuple[list[Tokenized], int]:
+    tokenizer = _tokenizer(config.base_model)
+    return tokenize_all(tokenizer, examples, config.max_seq_len), int(tokenizer.pad_token_id)
+
+
+def fit(
+    config: RecipeConfig,
+    examples: list[Example],
+    *,
+    storage_path: str | Path,
+    name: str,
+    sealing: Sealing | None = None,
+    max_failures: int = 3,
+    output_dir: str | Path | None = None,
+    supervisor: Supervisor | None = None,
+) -> FitResult:
+    """Train on Ray Train; a run re-created with the same ``name`` and ``storage_path`` resumes.
+
+    The final adapter is saved as a plain peft folder in ``output_dir`` (default
+    ``<storage_path>/<name>/adapter``): with ``sealing``, give a private ``output_dir`` and seal
+    the adapter for storage there. ``supervisor`` (picklable; it runs on the first worker) is
+    asked after each checkpoint whether to stop there: a stopped run has ``stopped`` set, and
+    resumes from that checkpoint when fit again with the same name.
+    """
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    rows, pad_token_id = _prepare(config, examples)
+    resources = {"CPU": config.cpus_per_worker, **({"GPU": 1} if config.use_gpu else {})}
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "recipe": config.model_dump(),
+            # In the object store: Ray Train exports its config to the dashboard's state, and tenant
+            # data does not belong there.
+            "rows": ray.put([(row.input_ids, row.labels) for row in rows]),
+            "pad_token_id": pad_token_id,
+            "sealing": sealing,
+            "supervisor": supervisor,
+        },
+        scaling_config=ScalingConfig(
+            num_workers=config.num_workers, use_gpu=config.use_gpu, resources_per_worker=resources
+        ),
+        run_config=RunConfig(
+            name=name,
+            storage_path=str(storage_path),
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise InvalidRequestError(f"training run {name!r} reported no checkpoint", param="name")
+    target = Path(output_dir) if output_dir is not None else Path(storage_path) / name / "adapter"
+    with result.checkpoint.as_directory() as stored, _opened(stored, sealing) as plain:
+        state = json.loads((plain / "state.json").read_text())
+        _save_adapter(config, plain, target)
+    metrics = result.metrics or {}
+    return FitResult(
+        steps=state["step"],
+        stopped=state["step"] < total_steps(config, len(rows), config.num_workers),
+        losses=[entry["loss"] for entry in state["history"]],
+        starts=state["starts"],
+        adapter_dir=target,
+        checkpoint_path=result.checkpoint.path,
+        train_seconds=float(metrics.get("elapsed_s", math.nan)),
+        samples=int(metrics.get("samples", 0)),
+        tokens=int(metrics.get("tokens", 0)),
+    )
+
+
+def train_local(
+    config: RecipeConfig, examples: list[Example], *, output_dir: str | Path | None = None
+) -> FitResult:
+    """The same setup, batches and steps in this process, without Ray and without checkpoints."""
+    import torch
+
+    rows, pad_token_id = _prepare(config, examples)
+    threads = torch.get_num_threads()
+    device = torch.device("cuda" if config.use_gpu else "cpu")
+    try:
+        run = setup(config, rows, pad_token_id, wrap=lambda model: model.to(device))
+        metrics = train(run, lambda _run, _metrics: False)
+    finally:
+        torch.set_num_threads(threads)
+    adapter_dir = None
+    if output_dir is not None:
+        adapter_dir = Path(output_dir)
+        adapter_dir.mkdir(parents=True, exist_ok=True)
+        run.peft_model.save_pretrained(str(adapter_dir))
+    return FitResult(
+        steps=run.step,
+        stopped=False,
+        losses=[entry["loss"] for entry in run.history],
+        starts=run.starts,
+        adapter_dir=adapter_dir,
+        checkpoint_path=None,
+        train_seconds=metrics["elapsed_s"],
+        samples=metrics["samples"],
+        tokens=metrics["tokens"],
+    )
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+
+
+def evaluate(
+    base_dir: str | Path,
+    adapter_dir: str | Path,
+    validation_examples: list[Example],
+    *,
+    max_seq_len: int = 1024,
+    max_new_tokens: int = 64,
+) -> dict[str, Any]:
+    """Held-out loss and perplexity (assistant tokens only) and exact match, base model vs adapter.
+
+    Exact match: greedy decoding of the last assistant turn given the messages before it, for
+    the examples that end in an assistant turn, compared after stripping whitespace.
+    """
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = _tokenizer(str(base_dir))
+    rows = tokenize_all(tokenizer, validation_examples, max_seq_len)
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
+    qa = [m for m in validation_examples if m[-1]["role"] == "assistant"]
+
+    def measure() -> dict[str, Any]:
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for row in rows:
+                batch = collate([row], int(tokenizer.pad_token_id))
+                n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())  # the loss is on shifted labels
+                total += float(model(**batch).loss) * n
+                count += n
+            answers = []
+            for messages in qa:
+                prompt = tokenizer.apply_chat_template(
+                    messages[:-1], add_generation_prompt=True, tokenize=False
+                )
+                ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
+                out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
+                answers.append(
+                    tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+                )
+        loss = total / max(count, 1)
+        hits = sum(a.strip() == m[-1]["content"].strip() for a, m in zip(answers, qa, strict=True))
+        return {
+            "loss": loss,
+            "perplexity": math.exp(loss),
+            "exact_match": hits / max(len(qa), 1),
+            "answers": answers,
+        }
+
+    with model.disable_adapter():
+        base_report = measure()
+    return {"examples": len(rows), "qa_examples": len(qa), "base": base_report, "adapter": measure()}
