@@ -189,6 +189,22 @@ class BrokerSettings(StrictModel):
     )
 
 
+class TrainingSettings(StrictModel):
+    """Fine-tuning jobs: where the recipe's defaults come from and what each run asks Ray for."""
+
+    recipe: str | None = Field(
+        None, description="Recipe YAML (see training/recipe.yaml, the default); a job's choices go on top."
+    )
+    num_workers: int = Field(1, ge=1, description="Ray Train workers of one run (data parallel).")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each worker asks Ray for.")
+    gpus_per_worker: float = Field(
+        1.0, gt=0, le=8, description="GPUs each worker asks for on a GPU cluster (granted by the broker)."
+    )
+    checkpoint_every: int = Field(50, ge=1, description="Steps between checkpoints (and preemption checks).")
+    priority: Literal["interactive", "batch"] = Field("batch", description="Broker priority of jobs.")
+    max_failures: int = Field(2, ge=0, description="Worker crashes a run survives (Ray Train retries).")
+
+
 class FileSettings(StrictModel):
     """Fine-tune files (``POST /v1/files``): what one upload may hold."""
 
@@ -405,6 +421,7 @@ class Settings(StrictModel):
         default_factory=BrokerSettings, description="GPU broker: nominal GPU quotas and preemption."
     )
     files: FileSettings = Field(default_factory=FileSettings, description="Fine-tune file uploads.")
+    training: TrainingSettings = Field(default_factory=TrainingSettings, description="Fine-tuning jobs.")
 
     @field_validator("storage_root")
     @classmethod

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Request, Response
 
 from actors.audit import AuditEvent
 from cluster.paths import TENANT_ID
-from serving import admin, audit, chat, files, memories, models, signals, usage, users
+from serving import admin, audit, chat, files, fine_tuning, memories, models, signals, usage, users
 from serving.auth import admin_caller
 from serving.context import GatewayContext, call
 from serving.errors import error_response, install
@@ -42,7 +42,7 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     app = FastAPI(title="Engram", version="0.1.0", description="Per-user memory for LLM assistants.")
     app.state.ctx = ctx
     install(app)
-    for feature in (signals, memories, users, chat, models, files, usage, audit, admin):
+    for feature in (signals, memories, users, chat, models, files, fine_tuning, usage, audit, admin):
         app.include_router(feature.router)
 
     @app.middleware("http")

@@ -18,9 +18,10 @@ from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, Strin
 from sqlalchemy import update as sql_update
 
 from actors.db import engine_for, metadata
-from cluster.errors import NotFoundError
+from cluster.errors import InvalidRequestError, NotFoundError
 from cluster.paths import NAME, validate_tenant_id
 from cluster.settings import Settings
+from training.files import FileStore
 
 Status = Literal["validating_files", "queued", "running", "preempted", "succeeded", "failed", "cancelled"]
 FINAL: tuple[Status, ...] = ("succeeded", "failed", "cancelled")
@@ -87,6 +88,26 @@ class JobRequest(BaseModel):
         "ft", pattern=NAME.pattern, max_length=40, description="Names the model ft:<base>:<tenant>:<suffix>."
     )
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Makes the run reproducible.")
+
+
+def check_request(settings: Settings, files: FileStore, tenant_id: str, body: JobRequest) -> None:
+    """What a job request names must exist for the tenant and fit the engines (4xx errors naming it)."""
+    if body.model not in settings.llm.base_models:
+        known = sorted(settings.llm.base_models)
+        raise NotFoundError(f"the model {body.model!r} does not exist; base models: {known}", param="model")
+    if body.hyperparameters.lora_r > settings.llm.max_lora_rank:
+        raise InvalidRequestError(
+            f"lora_r {body.hyperparameters.lora_r} is above the engines' max_lora_rank "
+            f"{settings.llm.max_lora_rank}",
+            param="hyperparameters.lora_r",
+        )
+    for param in ("training_file", "validation_file"):
+        file_id = getattr(body, param)
+        if file_id is not None:
+            try:
+                files.get(tenant_id, file_id)
+            except NotFoundError as e:
+                raise NotFoundError(f"no file {file_id!r}", param=param) from e
 
 
 def _now() -> datetime:

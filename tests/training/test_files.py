@@ -119,9 +119,9 @@ def test_a_file_with_any_bad_line_is_refused_whole(store: FileStore, tmp_path: P
         with pytest.raises(InvalidRequestError, match=needle) as refused:
             store.create("acme", "train.jsonl", "fine-tune", data)
         assert refused.value.param == "file"
-    with pytest.raises(InvalidRequestError) as e:
+    with pytest.raises(InvalidRequestError) as wrong:
         store.create("acme", "train.jsonl", "assistants", jsonl(rows[0]))
-    assert e.value.param == "purpose"
+    assert wrong.value.param == "purpose"
     assert store.list("acme") == [] and not (tmp_path / "tenants" / "acme" / "files").exists()
 
 
