@@ -14,6 +14,7 @@ the seed, the epoch and the worker's rank: the same config and data give the sam
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from cluster.errors import InvalidRequestError
 
 IGNORE_INDEX = -100
 ROLES = ("system", "user", "assistant")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Message = dict[str, str]
 Example = list[Message]
@@ -34,26 +36,39 @@ class Tokenized:
     labels: list[int]
 
 
+def message_problem(messages: Any) -> str | None:
+    """The first thing wrong with one example's message list, or None when it is a valid example."""
+    if not isinstance(messages, list) or not messages:
+        return "'messages' must be a non-empty list"
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            return f"{where} is not an object"
+        extra = sorted(set(message) - {"role", "content"})
+        if extra:
+            return f"{where} has unknown key {extra[0]!r}: a message holds 'role' and 'content'"
+        if message.get("role") not in ROLES:
+            return f"{where}.role must be one of {list(ROLES)}, not {message.get('role')!r}"
+        content = message.get("content")
+        if not isinstance(content, str):
+            return f"{where}.content must be a string"
+        if not content.strip():
+            return f"{where}.content is empty"
+        if not content.isascii() and _SURROGATE.search(content):
+            return f"{where}.content holds an unpaired UTF-16 surrogate escape (not Unicode text)"
+    if not any(m["role"] == "assistant" for m in messages):
+        return "no assistant message: there is nothing to learn from"
+    return None
+
+
 def validate_examples(examples: Any) -> list[Example]:
-    """The examples, checked: each a non-empty list of {role, content} with at least one assistant turn."""
+    """The examples, checked (``message_problem``); InvalidRequestError naming the first bad one."""
     if not isinstance(examples, list) or not examples:
         raise InvalidRequestError("examples must be a non-empty list of chat message lists", param="examples")
     for i, messages in enumerate(examples):
-        if not isinstance(messages, list) or not messages:
-            raise InvalidRequestError(f"example {i} is not a non-empty list of messages", param="examples")
-        for j, message in enumerate(messages):
-            if not isinstance(message, dict) or set(message) != {"role", "content"}:
-                raise InvalidRequestError(
-                    f"example {i} message {j} must be a mapping with exactly 'role' and 'content'",
-                    param="examples",
-                )
-            if message["role"] not in ROLES or not isinstance(message["content"], str):
-                raise InvalidRequestError(
-                    f"example {i} message {j}: role must be one of {list(ROLES)} and content a string",
-                    param="examples",
-                )
-        if not any(m["role"] == "assistant" for m in messages):
-            raise InvalidRequestError(f"example {i} has no assistant turn to learn from", param="examples")
+        problem = message_problem(messages)
+        if problem is not None:
+            raise InvalidRequestError(f"example {i}: {problem}", param="examples")
     return examples
 
 

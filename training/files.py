@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,15 +37,13 @@ from cluster.errors import InvalidRequestError, NotFoundError
 from cluster.paths import tenant_path, validate_tenant_id
 from cluster.settings import Settings
 from training.bootstrap import ensure_base_model
+from training.data import message_problem
 
 PURPOSE = "fine-tune"
-ROLES = ("system", "user", "assistant")
-MESSAGE_KEYS = frozenset({"role", "content"})
 MAX_REPORTED = 20  # problems named in a refusal
 FILE_ID = r"^file-[0-9a-f]{32}$"
 MAX_FILENAME = 255
 _TOKENIZER_LOCK = threading.Lock()
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 files = Table(
     "files",
@@ -103,27 +100,8 @@ def _check_example(value: Any) -> tuple[Messages | None, str | None]:
     messages = value.get("messages")
     if messages is None:
         return None, "missing 'messages'"
-    if not isinstance(messages, list) or not messages:
-        return None, "'messages' must be a non-empty list"
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            return None, f"{where} is not an object"
-        extra = sorted(set(message) - MESSAGE_KEYS)
-        if extra:
-            return None, f"{where} has unknown key {extra[0]!r}: a message holds 'role' and 'content'"
-        if message.get("role") not in ROLES:
-            return None, f"{where}.role must be one of {list(ROLES)}, not {message.get('role')!r}"
-        content = message.get("content")
-        if not isinstance(content, str):
-            return None, f"{where}.content must be a string"
-        if not content.strip():
-            return None, f"{where}.content is empty"
-        if not content.isascii() and _SURROGATE.search(content):
-            return None, f"{where}.content holds an unpaired UTF-16 surrogate escape (not Unicode text)"
-    if not any(m["role"] == "assistant" for m in messages):
-        return None, "no assistant message: there is nothing to learn from"
-    return messages, None
+    problem = message_problem(messages)
+    return (None, problem) if problem is not None else (messages, None)
 
 
 def _token_counts(tokenizer: Any, examples: Sequence[Messages], chat_template: str | None) -> list[int | str]:
