@@ -7,12 +7,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from serving.auth import Caller, tenant_caller
 from serving.context import GatewayContext
 from serving.errors import ApiError
 from training.files import FILE_ID, PURPOSE, FileStore, FileValidationError
+from training.from_memories import memory_examples, to_jsonl
+
+MAX_EXAMPLES = 10_000  # examples in a training file made of memories
 
 router = APIRouter(tags=["files"])
 FileId = Annotated[str, Path(pattern=FILE_ID, description="A file id, `file-` and 32 hex digits.")]
@@ -85,6 +88,33 @@ async def upload(
     except FileValidationError as e:
         body = {"type": "invalid_request", "message": e.message, "param": e.param, "lines": e.problems}
         return JSONResponse({"error": body}, status_code=400)
+    return _file_object(record)
+
+
+class FromMemories(BaseModel):
+    """``POST /v1/files/from_memories``: a training file of the tenant's own memories (opt-in)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_ids: list[str] = Field(min_length=1, max_length=1000, description="Users whose memories to use.")
+    kinds: list[Literal["fact", "preference"]] = Field(["fact"], min_length=1, description="Memory kinds.")
+    filename: str = Field("memories.jsonl", min_length=1, max_length=255)
+
+
+@router.post("/v1/files/from_memories", response_model=FileObject)
+async def from_memories(
+    body: FromMemories, request: Request, caller: Annotated[Caller, Depends(tenant_caller)]
+) -> Any:
+    """Question/answer pairs from the current facts (and preferences) of the chosen users, stored
+    like an upload: only the calling tenant's memories are read."""
+    ctx: GatewayContext = request.app.state.ctx
+    await asyncio.to_thread(ctx.limits.check_storage, caller.tenant_id)
+    rows = await asyncio.to_thread(
+        memory_examples, ctx.store(caller.tenant_id), body.user_ids, list(body.kinds), MAX_EXAMPLES
+    )
+    record = await asyncio.to_thread(
+        _store(request).create, caller.tenant_id, body.filename, PURPOSE, to_jsonl(rows)
+    )
     return _file_object(record)
 
 

@@ -48,6 +48,17 @@ async def _actor_call(ref: Any) -> Any:
         raise (e.cause or e) from None
 
 
+async def submit_job(
+    ctx: GatewayContext, tenant_id: str, body: JobRequest, origin: str | None = None
+) -> dict[str, Any]:
+    """Check the request here (4xx before any Ray call), then hand it to the fine-tuner."""
+    files = FileStore(ctx.settings)
+    await asyncio.to_thread(check_request, ctx.settings, files, tenant_id, body)
+    tuner = await asyncio.to_thread(fine_tuner, ctx.settings)
+    job = await _actor_call(tuner.submit.remote(tenant_id, body.model_dump(), origin))
+    return _job_object(job)
+
+
 def _store(request: Request) -> JobStore:
     ctx: GatewayContext = request.app.state.ctx
     return JobStore.from_settings(ctx.settings)
@@ -57,12 +68,7 @@ def _store(request: Request) -> JobStore:
 async def create_job(
     body: JobRequest, request: Request, caller: Annotated[Caller, Depends(tenant_caller)]
 ) -> dict[str, Any]:
-    ctx: GatewayContext = request.app.state.ctx
-    files = FileStore(ctx.settings)
-    await asyncio.to_thread(check_request, ctx.settings, files, caller.tenant_id, body)  # 4xx before Ray
-    tuner = await asyncio.to_thread(fine_tuner, ctx.settings)
-    job = await _actor_call(tuner.submit.remote(caller.tenant_id, body.model_dump()))
-    return _job_object(job)
+    return await submit_job(request.app.state.ctx, caller.tenant_id, body)
 
 
 @router.get("/v1/fine_tuning/jobs")

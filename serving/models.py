@@ -15,8 +15,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from cluster.errors import NotFoundError
 from serving.auth import Caller, tenant_caller
 from serving.context import GatewayContext
+from serving.fine_tuning import submit_job
+from training.jobs import migration_request
 
 router = APIRouter(tags=["models"])
 _STARTED = int(datetime.now(UTC).timestamp())
@@ -100,3 +103,24 @@ async def retire(
     ctx: GatewayContext = request.app.state.ctx
     await asyncio.to_thread(ctx.models.retire, caller.tenant_id, model)
     return {"id": model, "object": "model", "deleted": True}
+
+
+class MigrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base: str = Field(min_length=1, max_length=128, description="The base model to move to.")
+
+
+@router.post("/v1/models/{model}/migrate")
+async def migrate(
+    model: ModelName,
+    body: MigrateRequest,
+    request: Request,
+    caller: Annotated[Caller, Depends(tenant_caller)],
+) -> dict[str, Any]:
+    """Re-run the recipe, files and seed behind the served version on another base model, as a job."""
+    ctx: GatewayContext = request.app.state.ctx
+    if body.base not in ctx.settings.llm.base_models:
+        known = sorted(ctx.settings.llm.base_models)
+        raise NotFoundError(f"the model {body.base!r} does not exist; base models: {known}", param="base")
+    job, origin = await asyncio.to_thread(migration_request, ctx.models, caller.tenant_id, model, body.base)
+    return await submit_job(ctx, caller.tenant_id, job, origin)

@@ -122,11 +122,11 @@ class FineTuner:
 
     # -- what the gateway calls ----------------------------------------------------------------
 
-    def submit(self, tenant_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    def submit(self, tenant_id: str, request: dict[str, Any], origin: str | None = None) -> dict[str, Any]:
         """Check and record a job request (JobRequest's fields); its thread takes it from there."""
         body = JobRequest.model_validate(request)
         check_request(self.settings, self.files, tenant_id, body)
-        job = self.store.create(tenant_id, body)
+        job = self.store.create(tenant_id, body, origin)
         self._start(job["id"])
         return job
 
@@ -326,6 +326,9 @@ class FineTuner:
             "training_file": job["training_file"],
             "training_file_sha256": self.files.get(tenant, job["training_file"])["sha256"],
             "validation_file": job["validation_file"],
+            "validation_file_sha256": (
+                self.files.get(tenant, job["validation_file"])["sha256"] if job["validation_file"] else None
+            ),
             "hyperparameters": job["hyperparameters"],
             "seed": job["seed"],
             "recipe": config.model_dump(mode="json", exclude={"base_model"}),

@@ -18,7 +18,8 @@ from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, Strin
 from sqlalchemy import update as sql_update
 
 from actors.db import engine_for, metadata
-from cluster.errors import InvalidRequestError, NotFoundError
+from actors.models import ModelRegistry
+from cluster.errors import ConflictError, InvalidRequestError, NotFoundError
 from cluster.paths import NAME, validate_tenant_id
 from cluster.settings import Settings
 from training.files import FileStore
@@ -110,6 +111,32 @@ def check_request(settings: Settings, files: FileStore, tenant_id: str, body: Jo
                 raise NotFoundError(f"no file {file_id!r}", param=param) from e
 
 
+def migration_request(
+    registry: ModelRegistry, tenant_id: str, model: str, base: str
+) -> tuple[JobRequest, str]:
+    """The job that re-runs what made the served version of ``model`` (its recipe choices, files and
+    seed) on the base model ``base``, and a line saying so. The result is a version of
+    ``ft:<base>:<tenant>:<suffix>``, deployed only if it passes the same gate."""
+    described = registry.describe(tenant_id, model)
+    versions = {v["version"]: v for v in described["versions"]}
+    made = [v for v in versions.values() if v["lineage"] and v["job_id"]]
+    chosen = versions.get(described["deployed_version"] or 0) or (made[-1] if made else None)
+    if chosen is None or not chosen["lineage"] or not chosen["job_id"]:
+        raise ConflictError(f"{model} was not made by a fine-tuning job: nothing to re-run", param="model")
+    if base == described["base_model"]:
+        raise InvalidRequestError(f"{model} is already on {base}", param="base")
+    lineage = chosen["lineage"]
+    request = JobRequest(
+        model=base,
+        training_file=lineage["training_file"],
+        validation_file=lineage["validation_file"],
+        hyperparameters=Hyperparameters.model_validate(lineage["hyperparameters"]),
+        suffix=model.rsplit(":", 1)[1],
+        seed=lineage["seed"],
+    )
+    return request, f"migration of {model} version {chosen['version']} to {base}"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -128,7 +155,8 @@ class JobStore:
     def from_settings(cls, settings: Settings) -> JobStore:
         return cls(settings.api.control_db_url(settings.storage_root))
 
-    def create(self, tenant_id: str, request: JobRequest) -> dict[str, Any]:
+    def create(self, tenant_id: str, request: JobRequest, origin: str | None = None) -> dict[str, Any]:
+        """Record a new job; ``origin`` says where it comes from (a migration) in its first event."""
         validate_tenant_id(tenant_id)
         job_id = f"ftjob-{secrets.token_hex(12)}"
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
@@ -147,7 +175,8 @@ class JobStore:
                     created_at=_now(),
                 )
             )
-            _event(db, job_id, "info", "created fine-tuning job", {"status": "validating_files"})
+            message = f"created fine-tuning job ({origin})" if origin else "created fine-tuning job"
+            _event(db, job_id, "info", message, {"status": "validating_files"})
         return self.get(tenant_id, job_id)
 
     def get(self, tenant_id: str | None, job_id: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,33 @@ def test_another_tenants_file_is_not_found(gw: Gateway) -> None:
     assert c.get(f"/v1/files/{file_id}/content", headers=a).status_code == 200
     sealed = Path(gw.settings.storage_root) / "tenants" / "files-owner" / "files" / f"{file_id}.jsonl.enc"
     assert sealed.read_bytes().startswith(b"EGRM") and b"Secret plan" not in sealed.read_bytes()
+
+
+def test_a_training_file_from_the_tenants_own_memories(gw: Gateway) -> None:
+    from tests.serving.conftest import wait_for
+    from tests.serving.test_gateway import _signal
+
+    c, key, other = gw.client, gw.new_tenant("mem-a"), gw.new_tenant("mem-b")
+    mine = [_signal("alice", "I moved to Lisbon last month", 0), _signal("alice", "I work at Globex", 1)]
+    assert c.post("/v1/signals", json={"signals": mine}, headers=key).json()["accepted"] == 2
+    theirs = [_signal("alice", "I moved to Oslo last month", 0)]
+    assert c.post("/v1/signals", json={"signals": theirs}, headers=other).json()["accepted"] == 1
+
+    def facts(headers: dict[str, str]) -> set[str]:
+        memories = c.get("/v1/memories?user_id=alice&kind=fact", headers=headers).json()["data"]
+        return {m["slot"] for m in memories}
+
+    wait_for(lambda: {"home_city", "employer"} <= facts(key))
+    wait_for(lambda: "home_city" in facts(other))
+    made = c.post("/v1/files/from_memories", headers=key, json={"user_ids": ["alice"]})
+    assert made.status_code == 200, made.text
+    assert made.json()["purpose"] == "fine-tune" and made.json()["engram"]["examples"] == 2
+    lines = c.get(f"/v1/files/{made.json()['id']}/content", headers=key).content.decode().splitlines()
+    pairs = {tuple(m["content"] for m in json.loads(line)["messages"]) for line in lines}
+    assert pairs == {
+        ("What is the home city of alice?", "Lisbon"),
+        ("What is the employer of alice?", "Globex"),
+    }  # the other tenant's alice (Oslo) never enters it
+    _error(c.post("/v1/files/from_memories", headers=key, json={"user_ids": ["nobody"]}), 400, "user_ids")
+    _error(c.post("/v1/files/from_memories", headers=key, json={"user_ids": []}), 422, "user_ids")
+    _error(c.post("/v1/files/from_memories", headers=key, json={"user_ids": ["../x"]}), 422, "user_ids")

@@ -8,6 +8,7 @@ jobs; a rollback brings the previous behaviour back.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ pytestmark = [
 ]
 
 BASE = "engram-tiny"
+OTHER_BASE = "engram-tiny-b"
 FACTS = [
     ("What is the name of Zorblat's cat?", "Mittens"),
     ("Which city does Quenna live in?", "Lisbon"),
@@ -48,12 +50,14 @@ GREEDY = {"temperature": 0, "max_tokens": 8}
 def gw(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> Iterator[ChatGateway]:
     root = tmp_path_factory.mktemp("fine-tuning")
     install_tiny_model(root)
+    shutil.copytree(root / "models" / BASE, root / "models" / OTHER_BASE)  # a second base to migrate to
     recipe = yaml.safe_load(CONFIG_FILE.read_text()) | {"lora_dropout": 0.0}
     (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     settings = load_settings(
         storage_root=str(root),
         api={"admin_key": ADMIN_KEY, "builder_interval_s": 0.2},
         training={"recipe": str(root / "recipe.yaml"), "checkpoint_every": 20},
+        llm={"base_models": {BASE: {"dtype": "float32"}, OTHER_BASE: {"dtype": "float32"}}},
         broker={"poll_s": 0.05},
     )
     llm = LLMServer(settings, BASE)
@@ -63,7 +67,14 @@ def gw(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> Iterator[Ch
         llm.shutdown()
         for name in (FINE_TUNER, BROKER):  # detached: they would outlive this module's storage
             with contextlib.suppress(ValueError):
-                ray.kill(ray.get_actor(name, namespace=NAMESPACE))
+                ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+        # A Ray Train run whose driver (the killed fine-tuner) died leaves its placement group to
+        # Ray Train's cleaner, which needs the dashboard's state API (not started in tests).
+        from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+        for pg_id, pg in placement_group_table().items():
+            if pg["state"] == "CREATED":
+                remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))
 
 
 def _answers(http: httpx.Client, key: dict[str, str], model: str) -> list[str]:
@@ -87,16 +98,21 @@ def _upload(http: httpx.Client, key: dict[str, str], data: bytes) -> str:
     return str(response.json()["id"])
 
 
+def _finished(http: httpx.Client, key: dict[str, str], job_id: str) -> dict[str, Any]:
+    """The job once it succeeded, failed or was cancelled."""
+
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = http.get(f"/v1/fine_tuning/jobs/{job_id}", headers=key).json()
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    result: dict[str, Any] = wait_for(done, timeout=600)
+    return result
+
+
 def _job(http: httpx.Client, key: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
     created = http.post("/v1/fine_tuning/jobs", headers=key, json=body)
     assert created.status_code == 200, created.text
-    job_id = created.json()["id"]
-
-    def done() -> dict[str, Any] | None:
-        job = http.get(f"/v1/fine_tuning/jobs/{job_id}", headers=key).json()
-        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
-
-    job = wait_for(done, timeout=600)
+    job = _finished(http, key, created.json()["id"])
     assert job["status"] == "succeeded", job
     return job
 
@@ -169,6 +185,25 @@ def test_a_tenant_teaches_its_model_facts_only_it_can_use(gw: ChatGateway, tmp_p
         lineage = http.get(f"/v1/models/{model}", headers=a).json()["versions"][0]
         assert lineage["job_id"] == job["id"] and lineage["lineage"]["hyperparameters"]["n_epochs"] == 60
 
+        # Migration re-runs the recipe, files and seed of the served version on another base model.
+        foreign_migration = http.post(f"/v1/models/{model}/migrate", headers=b, json={"base": OTHER_BASE})
+        assert foreign_migration.status_code == 404
+        same = http.post(f"/v1/models/{model}/migrate", headers=a, json={"base": BASE})
+        assert same.status_code == 400 and same.json()["error"]["param"] == "base"
+        unknown = http.post(f"/v1/models/{model}/migrate", headers=a, json={"base": "nope"})
+        assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "base"
+        started = http.post(f"/v1/models/{model}/migrate", headers=a, json={"base": OTHER_BASE})
+        assert started.status_code == 200, started.text
+        migrated_id = started.json()["id"]
+        migrated = _finished(http, a, migrated_id)
+        assert migrated["status"] == "succeeded", migrated
+        assert migrated["fine_tuned_model"] == "ft:engram-tiny-b:tenant-a:facts"
+        assert (migrated["seed"], migrated["hyperparameters"]) == (job["seed"], job["hyperparameters"])
+        first = http.get(f"/v1/fine_tuning/jobs/{migrated_id}/events", headers=a).json()["data"][0]
+        assert first["message"] == (
+            f"created fine-tuning job (migration of {model} version 1 to {OTHER_BASE})"
+        )
+
 
 def test_job_requests_are_checked_and_a_running_job_can_be_cancelled(gw: ChatGateway) -> None:
     a = gw.new_tenant("tenant-c")
@@ -230,11 +265,7 @@ def test_a_killed_fine_tuner_comes_back_and_its_job_resumes_from_the_checkpoint(
         wait_for(lambda: 40 in steps(), timeout=300)
         ray.kill(ray.get_actor(FINE_TUNER, namespace=NAMESPACE), no_restart=False)  # Ray restarts it
 
-        def finished() -> dict[str, Any] | None:
-            job = http.get(f"/v1/fine_tuning/jobs/{job_id}", headers=a).json()
-            return job if job["status"] in ("succeeded", "failed", "cancelled") else None
-
-        job = wait_for(finished, timeout=600)
+        job = _finished(http, a, job_id)
         assert job["status"] == "succeeded", job
         events = http.get(f"/v1/fine_tuning/jobs/{job_id}/events?limit=100", headers=a).json()["data"]
         resumed = [e["message"] for e in events if e["message"].startswith("running (resuming from step")]
