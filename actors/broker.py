@@ -54,7 +54,7 @@ from actors.broker_policy import (
     Workload,
     gpus_text,
 )
-from actors.control import BROKER, NAMESPACE, control_actor_options
+from actors.control import BROKER, NAMESPACE, actor_name, control_actor_options
 from actors.db import engine_for, metadata
 from actors.quotas import QuotaBook, QuotaExceededError, add_usage
 from cluster.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -610,16 +610,16 @@ def start_broker(
     settings: Settings,
     *,
     capacity_gpus: float | None = None,
-    name: str = BROKER,
+    name: str | None = None,
     namespace: str = NAMESPACE,
 ) -> ActorHandle:
-    """The broker actor on the settings' control database: named, detached, restarted by Ray after
-    a failure (state from SQL).
+    """The broker actor on the settings' control database: named (``broker_name``), detached,
+    restarted by Ray after a failure (state from SQL).
 
-    A broker already running under ``name`` is returned as it is. Its methods are ``GPUBroker``'s.
+    A broker already running under the name is returned as it is. Its methods are ``GPUBroker``'s.
     """
     actor: Any = ray.remote(GPUBroker)
-    actor = actor.options(**control_actor_options(name, namespace))
+    actor = actor.options(**control_actor_options(name or broker_name(settings), namespace))
     handle: ActorHandle = actor.remote(
         settings.api.control_db_url(settings.storage_root),
         settings.storage_root,
@@ -630,8 +630,13 @@ def start_broker(
     return handle
 
 
-def get_broker(name: str = BROKER, namespace: str = NAMESPACE) -> ActorHandle:
-    """The running broker actor (ValueError when there is none)."""
+def broker_name(settings: Settings) -> str:
+    """The broker actor's name: one broker per control database."""
+    return actor_name(BROKER, settings.api.control_db_url(settings.storage_root))
+
+
+def get_broker(name: str, namespace: str = NAMESPACE) -> ActorHandle:
+    """The running broker actor called ``name`` (ValueError when there is none)."""
     return ray.get_actor(name, namespace=namespace)
 
 
@@ -639,7 +644,7 @@ def set_nominal_gpus(settings: Settings, tenant_id: str, gpus: float | None) -> 
     """Set a tenant's nominal GPU quota through the running broker actor (the one decider), or
     directly in SQL when none runs (the next broker reads it at start)."""
     try:
-        handle = get_broker() if ray.is_initialized() else None
+        handle = get_broker(broker_name(settings)) if ray.is_initialized() else None
     except ValueError:
         handle = None
     if handle is None:

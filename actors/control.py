@@ -9,10 +9,18 @@ makes decisions, and must schedule on a machine whose CPUs are all taken by work
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 NAMESPACE = "engram"
 BROKER = "gpu-broker"
+FINE_TUNER = "fine-tuner"
+
+
+def actor_name(kind: str, database_url: str) -> str:
+    """The name of the ``kind`` actor that decides for the control database ``database_url``: one
+    per database, so deployments (or test runs) sharing a Ray cluster never reach each other's."""
+    return f"{kind}-{hashlib.sha256(database_url.encode()).hexdigest()[:12]}"
 
 
 def control_actor_options(name: str, namespace: str = NAMESPACE) -> dict[str, Any]:

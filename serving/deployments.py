@@ -14,7 +14,7 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
-from actors.broker import start_broker
+from actors.broker import broker_name, start_broker
 from actors.tenants import TenantDirectory
 from cluster.runtime import cluster_gpus
 from cluster.settings import Settings, load_settings
@@ -54,7 +54,11 @@ def llm_autoscaling(settings: Settings, deployment: str, *, gpus: bool) -> dict[
     if gpus:
         config["policy"] = {
             "policy_function": "serving.gpu_autoscaling:BrokerGatedPolicy",
-            "policy_kwargs": {"deployment": deployment, "replica_gpus": llm.gpu_fraction},
+            "policy_kwargs": {
+                "deployment": deployment,
+                "replica_gpus": llm.gpu_fraction,
+                "broker_name": broker_name(settings),
+            },
         }
     return config
 

@@ -27,7 +27,7 @@ from ray.serve.autoscaling_policy import replica_queue_length_autoscaling_policy
 from ray.serve.config import AutoscalingContext
 
 from actors.broker import get_broker
-from actors.control import BROKER, NAMESPACE
+from actors.control import NAMESPACE
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ class BrokerGatedPolicy:
         self,
         deployment: str,
         replica_gpus: float,
+        broker_name: str,
         refresh_s: float = 1.0,
         timeout_s: float = 1.0,
-        broker_name: str = BROKER,
         namespace: str = NAMESPACE,
     ) -> None:
         self.deployment = deployment

@@ -30,7 +30,7 @@ import ray
 from ray.actor import ActorHandle
 
 from actors.broker import TERMINAL, start_broker
-from actors.control import NAMESPACE, control_actor_options
+from actors.control import FINE_TUNER, NAMESPACE, actor_name, control_actor_options
 from actors.keys import DataKeys
 from actors.models import ModelRegistry, model_name
 from cluster.crypto import private_dir
@@ -45,13 +45,17 @@ from training.jobs import FINAL, JobRequest, JobStore, check_request
 from training.recipe import RecipeConfig, Sealing, evaluate, fit, load_config
 
 logger = logging.getLogger(__name__)
-FINE_TUNER = "fine-tuner"
 _CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
 
 
-def fine_tuner(settings: Settings, name: str = FINE_TUNER, namespace: str = NAMESPACE) -> ActorHandle:
+def fine_tuner_name(settings: Settings) -> str:
+    """The fine-tuner actor's name: one per control database."""
+    return actor_name(FINE_TUNER, settings.api.control_db_url(settings.storage_root))
+
+
+def fine_tuner(settings: Settings, namespace: str = NAMESPACE) -> ActorHandle:
     """The fine-tuner actor; started (with the GPU broker) when none runs. Ray must be initialized."""
-    options = control_actor_options(name, namespace) | {"max_concurrency": 64}
+    options = control_actor_options(fine_tuner_name(settings), namespace) | {"max_concurrency": 64}
     actor: Any = ray.remote(FineTuner)
     handle: ActorHandle = actor.options(**options).remote(settings)
     return handle

@@ -18,7 +18,8 @@ import pytest
 import ray
 import yaml
 
-from actors.control import BROKER, NAMESPACE
+from actors.broker import broker_name
+from actors.control import NAMESPACE
 from actors.models import ModelRegistry
 from cluster.settings import load_settings
 from serving.llm import LLMServer
@@ -26,7 +27,7 @@ from tests.serving.conftest import ADMIN_KEY, wait_for
 from tests.serving.llm_fixtures import ChatGateway, serve_gateway
 from tests.training.test_files import example, install_tiny_model, jsonl
 from training.bootstrap import ensure_base_model, random_adapter
-from training.finetuner import FINE_TUNER
+from training.finetuner import fine_tuner_name
 from training.recipe import CONFIG_FILE
 
 pytestmark = [
@@ -65,7 +66,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, ray_local: None) -> Iterator[Ch
         yield from serve_gateway(settings, llm)
     finally:
         llm.shutdown()
-        for name in (FINE_TUNER, BROKER):  # detached: they would outlive this module's storage
+        for name in (fine_tuner_name(settings), broker_name(settings)):  # detached: they outlive the module
             with contextlib.suppress(ValueError):
                 ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
         # A Ray Train run whose driver (the killed fine-tuner) died leaves its placement group to
@@ -236,9 +237,9 @@ def test_job_requests_are_checked_and_a_running_job_can_be_cancelled(gw: ChatGat
         wait_for(trained_a_while, timeout=300)
         cancelled = http.post(f"/v1/fine_tuning/jobs/{job_id}/cancel", headers=a).json()
         assert cancelled["status"] == "cancelled"
-        tuner = ray.get_actor(FINE_TUNER, namespace=NAMESPACE)
+        tuner = ray.get_actor(fine_tuner_name(gw.settings), namespace=NAMESPACE)
         wait_for(lambda: job_id not in ray.get(tuner.running.remote()), timeout=120)  # the run stopped
-        broker: Any = ray.get_actor(BROKER, namespace=NAMESPACE)
+        broker: Any = ray.get_actor(broker_name(gw.settings), namespace=NAMESPACE)
         assert ray.get(broker.workload.remote(job_id)).state == "cancelled"
         again = http.post(f"/v1/fine_tuning/jobs/{job_id}/cancel", headers=a)
         assert again.status_code == 409
@@ -263,7 +264,7 @@ def test_a_killed_fine_tuner_comes_back_and_its_job_resumes_from_the_checkpoint(
             return [e["data"]["step"] for e in events if e["data"] and "step" in e["data"]]
 
         wait_for(lambda: 40 in steps(), timeout=300)
-        ray.kill(ray.get_actor(FINE_TUNER, namespace=NAMESPACE), no_restart=False)  # Ray restarts it
+        ray.kill(ray.get_actor(fine_tuner_name(gw.settings), namespace=NAMESPACE), no_restart=False)
 
         job = _finished(http, a, job_id)
         assert job["status"] == "succeeded", job

@@ -10,7 +10,7 @@ import ray
 from ray.serve._private.common import DeploymentID
 from ray.serve.config import AutoscalingConfig, AutoscalingContext
 
-from actors.broker import start_broker
+from actors.broker import broker_name, start_broker
 from cluster.settings import BrokerSettings, Settings
 from serving.deployments import llm_autoscaling
 from serving.gpu_autoscaling import BrokerGatedPolicy
@@ -87,4 +87,5 @@ def test_gpu_llm_deployments_use_the_broker_gated_policy(tmp_path: Path) -> None
     assert policy is BrokerGatedPolicy
     made = policy(**config.policy.policy_kwargs)
     assert (made.deployment, made.replica_gpus) == ("LLM-engram-tiny", settings.llm.gpu_fraction)
+    assert made.broker_name == broker_name(settings)  # the broker of this deployment's database
     assert "policy" not in llm_autoscaling(settings, "LLM-engram-tiny", gpus=False)  # CPU: Serve's own
