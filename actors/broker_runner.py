@@ -39,29 +39,13 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError, RayTaskError
 
 from actors.broker import TERMINAL, Lease
+from actors.control import unwrap
 from actors.keys import DataKeys
-from cluster.crypto import SUFFIX, decrypt_stream, encrypt_stream
+from cluster.crypto import SUFFIX, Sealing, decrypt_stream, encrypt_stream
 from cluster.settings import Settings
 
 TrainState = dict[str, Any]
 _CHECKPOINT = re.compile(r"^step-(\d{9})\.pt\.enc$")
-
-
-@dataclass(frozen=True)
-class Sealing:
-    """The tenant's data key and the place checkpoints are bound to (``<tenant>/checkpoints/<workload>``)."""
-
-    data_key: bytes
-    context: str
-
-    @classmethod
-    def for_workload(cls, settings: Settings, tenant_id: str, workload_id: str) -> Sealing:
-        """KeyDestroyedError once the tenant was deleted: nothing more is written for it."""
-        key = DataKeys.from_settings(settings).key(tenant_id)
-        return cls(key, f"{tenant_id}/checkpoints/{workload_id}")
-
-    def __repr__(self) -> str:  # never the key
-        return f"Sealing({self.context!r})"
 
 
 @dataclass(frozen=True)
@@ -94,7 +78,7 @@ def save_checkpoint(folder: str, step: int, state: TrainState, sealing: Sealing)
     torch.save(state, plain)
     plain.seek(0)
     with open(partial, "wb") as out:
-        encrypt_stream(plain, out, sealing.data_key, f"{sealing.context}/{name}")
+        encrypt_stream(plain, out, sealing.key, f"{sealing.context}/{name}")
     os.replace(partial, target)
     for old in path.iterdir():
         if _CHECKPOINT.match(old.name) and old != target:
@@ -120,14 +104,14 @@ def load_checkpoint(folder: str, sealing: Sealing) -> tuple[int, TrainState, str
     plain = io.BytesIO()
     with open(newest, "rb") as sealed:
         name = newest.name.removesuffix(SUFFIX)
-        decrypt_stream(sealed, plain, sealing.data_key, f"{sealing.context}/{name}", name=str(newest))
+        decrypt_stream(sealed, plain, sealing.key, f"{sealing.context}/{name}", name=str(newest))
     plain.seek(0)
     return step, torch.load(plain, weights_only=True), str(newest)
 
 
 def _call(broker: ActorHandle, method: str, *args: Any, **kwargs: Any) -> Any:
     """Call a broker method and wait for its answer (retried by Ray across broker restarts)."""
-    return ray.get(getattr(broker, method).remote(*args, **kwargs))
+    return unwrap(getattr(broker, method).remote(*args, **kwargs))
 
 
 def run_attempt(broker: ActorHandle, loop: StepLoop, lease: Lease, sealing: Sealing) -> str:
@@ -181,7 +165,7 @@ def run_training(
     attempt_task = ray.remote(run_attempt)
     poll_s: float = _call(broker, "poll_interval")
     tenant_id = _call(broker, "workload", workload_id).tenant_id
-    sealing = Sealing.for_workload(settings, tenant_id, workload_id)
+    sealing = DataKeys.from_settings(settings).checkpoint_sealing(tenant_id, workload_id)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         state = _call(broker, "workload", workload_id).state

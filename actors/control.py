@@ -23,6 +23,17 @@ def actor_name(kind: str, database_url: str) -> str:
     return f"{kind}-{hashlib.sha256(database_url.encode()).hexdigest()[:12]}"
 
 
+def unwrap(ref: Any) -> Any:
+    """``ray.get`` of a control-plane actor call; an error the actor raised (ConflictError,
+    NotFoundError, ...) comes back as itself, not wrapped in a RayTaskError."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        raise (e.cause or e) from None
+
+
 def control_actor_options(name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
     """Ray ``.options(...)`` of the control-plane actor ``name``; a second start gets the running one."""
     return {

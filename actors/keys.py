@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from actors.db import engine_for, metadata
-from cluster.crypto import master_key, new_key, unwrap_key, wrap_key
+from cluster.crypto import Sealing, master_key, new_key, unwrap_key, wrap_key
 from cluster.errors import KeyDestroyedError, NotFoundError
 from cluster.paths import validate_tenant_id
 from cluster.settings import Settings
@@ -103,6 +103,12 @@ class DataKeys:
             except IntegrityError:
                 continue
         raise NotFoundError(f"tenant {tenant_id!r} has no data key", param="tenant_id")
+
+    def checkpoint_sealing(self, tenant_id: str, run_id: str) -> Sealing:
+        """What seals a training run's checkpoints: the tenant's key, bound to the run's folder.
+
+        KeyDestroyedError once the tenant was deleted: nothing more is written for it."""
+        return Sealing(self.key(tenant_id), f"{tenant_id}/checkpoints/{run_id}")
 
     def destroy(self, tenant_id: str) -> bool:
         """Destroy the tenant's data key; True if a live key was destroyed."""

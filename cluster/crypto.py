@@ -29,6 +29,7 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -51,6 +52,19 @@ _HEADER = struct.Struct(">4sBI16s")
 _TAG_BYTES = 16
 _MAX_CHUNK = 64 << 20
 _WRAP_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Sealing:
+    """A data key and the context what it seals is bound to (e.g. ``<tenant>/checkpoints/<run>``);
+    the key never shows in a repr (Ray turns task arguments into strings for its state API)."""
+
+    key: bytes = field(repr=False)
+    context: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, bytes) or len(self.key) != KEY_BYTES:
+            raise InvalidRequestError(f"sealing.key must be {KEY_BYTES} bytes", param="sealing.key")
 
 
 def new_key() -> bytes:

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from cluster import envs
-from cluster.errors import ConfigError
+from cluster.errors import ConfigError, NotFoundError
 
 PiiKind = Literal["card", "email", "phone"]
 MemoryKind = Literal["episode", "fact", "preference", "summary"]
@@ -357,6 +357,14 @@ class LLMSettings(StrictModel):
     memory_max_tokens: int = Field(
         512, ge=0, description="Token budget of the memories packed into the system prompt."
     )
+
+    def base_model(self, name: str, param: str = "model") -> BaseModelSpec:
+        """The registry's base model ``name``; NotFoundError naming ``param`` (the request field)."""
+        spec = self.base_models.get(name)
+        if spec is None:
+            known = sorted(self.base_models)
+            raise NotFoundError(f"the model {name!r} does not exist; base models: {known}", param=param)
+        return spec
 
     @model_validator(mode="after")
     def _check(self) -> LLMSettings:

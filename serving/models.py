@@ -15,7 +15,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from cluster.errors import NotFoundError
 from serving.auth import Caller, tenant_caller
 from serving.context import GatewayContext
 from serving.fine_tuning import submit_job
@@ -119,8 +118,6 @@ async def migrate(
 ) -> dict[str, Any]:
     """Re-run the recipe, files and seed behind the served version on another base model, as a job."""
     ctx: GatewayContext = request.app.state.ctx
-    if body.base not in ctx.settings.llm.base_models:
-        known = sorted(ctx.settings.llm.base_models)
-        raise NotFoundError(f"the model {body.base!r} does not exist; base models: {known}", param="base")
+    ctx.settings.llm.base_model(body.base, param="base")
     job, origin = await asyncio.to_thread(migration_request, ctx.models, caller.tenant_id, model, body.base)
     return await submit_job(ctx, caller.tenant_id, job, origin)

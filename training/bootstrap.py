@@ -16,7 +16,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from cluster.errors import NotFoundError
 from cluster.paths import model_path
 from cluster.settings import Settings
 
@@ -139,10 +138,7 @@ def bootstrap_model(
 
 def ensure_base_model(settings: Settings, name: str) -> str:
     """The checkpoint folder of base model ``name``; the embedded default is bootstrapped if missing."""
-    spec = settings.llm.base_models.get(name)
-    if spec is None:
-        known = sorted(settings.llm.base_models)
-        raise NotFoundError(f"the model {name!r} does not exist; base models: {known}", param="model")
+    spec = settings.llm.base_model(name)
     if spec.path is not None:
         return spec.path
     return str(bootstrap_model(model_path(settings.storage_root, name)))

@@ -30,7 +30,7 @@ import ray
 from ray.actor import ActorHandle
 
 from actors.broker import TERMINAL, start_broker
-from actors.control import FINE_TUNER, NAMESPACE, actor_name, control_actor_options
+from actors.control import FINE_TUNER, NAMESPACE, actor_name, control_actor_options, unwrap
 from actors.keys import DataKeys
 from actors.models import ModelRegistry, model_name
 from cluster.crypto import private_dir
@@ -42,7 +42,7 @@ from training.bootstrap import ensure_base_model
 from training.data import split
 from training.files import FileStore
 from training.jobs import FINAL, JobRequest, JobStore, check_request
-from training.recipe import RecipeConfig, Sealing, evaluate, fit, load_config
+from training.recipe import RecipeConfig, evaluate, fit, load_config
 
 logger = logging.getLogger(__name__)
 _CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
@@ -80,32 +80,23 @@ class JobSupervisor:
 
 
 def checkpoints(settings: Settings, job: dict[str, Any]) -> list[dict[str, Any]]:
-    """The job's checkpoints kept on storage (Ray Train's ``checkpoint_<step>`` folders), oldest first."""
+    """The job's checkpoints kept on storage (Ray Train's ``checkpoint_<step>`` folders), oldest
+    first, with the training loss its supervisor recorded at that step."""
+    events = JobStore.from_settings(settings).events(job["tenant_id"], job["id"], limit=100_000)
+    losses = {
+        e["data"]["step"]: e["data"]["train_loss"]
+        for e in events
+        if isinstance(e["data"], dict) and {"step", "train_loss"} <= e["data"].keys()
+    }
     folder = Path(tenant_path(settings.storage_root, job["tenant_id"], "checkpoints", job["id"]))
     found = []
     for path in folder.iterdir() if folder.is_dir() else ():
         match = _CHECKPOINT.match(path.name)
         if match and path.is_dir():
+            step = int(match.group(1))
             at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            found.append({"step": int(match.group(1)), "created_at": at, "metrics": {}})
-    steps = {e["data"]["step"]: e["data"] for e in _loss_events(settings, job)}
-    for c in found:
-        c["metrics"] = {"train_loss": steps.get(c["step"], {}).get("train_loss")}
+            found.append({"step": step, "created_at": at, "metrics": {"train_loss": losses.get(step)}})
     return sorted(found, key=lambda c: c["step"])
-
-
-def _loss_events(settings: Settings, job: dict[str, Any]) -> list[dict[str, Any]]:
-    store = JobStore.from_settings(settings)
-    events = store.events(job["tenant_id"], job["id"], limit=100_000)
-    return [e for e in events if isinstance(e["data"], dict) and {"step", "train_loss"} <= e["data"].keys()]
-
-
-def _unwrap(ref: Any) -> Any:
-    """``ray.get`` that raises an actor's own error (ConflictError, NotFoundError) as itself."""
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayTaskError as e:
-        raise (e.cause or e) from None
 
 
 class FineTuner:
@@ -140,7 +131,7 @@ class FineTuner:
             raise ConflictError(f"job {job_id} is already {job['status']}", param="job_id")
         self.store.update(job_id, "cancelled by the tenant", status="cancelled", finished_at=_now())
         with contextlib.suppress(NotFoundError, ConflictError):  # not at the broker yet, or ended there
-            _unwrap(self.broker.cancel.remote(job_id))  # a running recipe stops at its next checkpoint
+            unwrap(self.broker.cancel.remote(job_id))  # a running recipe stops at its next checkpoint
         return self.store.get(tenant_id, job_id)
 
     def running(self) -> list[str]:
@@ -185,24 +176,24 @@ class FineTuner:
         gpus = gpus if cluster_gpus() > 0 else 0.0
         try:
             label = f"fine-tune of {job['model']}"
-            _unwrap(
+            unwrap(
                 self.broker.submit.remote(
                     tenant, gpus, priority=self.settings.training.priority, workload_id=job_id, label=label
                 )
             )
         except ConflictError:  # submitted before this actor restarted: its run died with the old actor
-            held = _unwrap(self.broker.workload.remote(job_id))
+            held = unwrap(self.broker.workload.remote(job_id))
             if held.state in ("running", "preempting"):
                 lost = f"attempt {held.attempt} lost: the fine-tuner restarted"
-                _unwrap(self.broker.interrupted.remote(job_id, held.attempt, lost))
+                unwrap(self.broker.interrupted.remote(job_id, held.attempt, lost))
         config = self._recipe(job, use_gpu=gpus > 0)
-        sealing = Sealing(self.keys.key(tenant), f"{tenant}/checkpoints/{job_id}")
+        sealing = self.keys.checkpoint_sealing(tenant, job_id)
         storage = tenant_path(self.settings.storage_root, tenant, "checkpoints")
         waiting = ""
         while True:
             if self._final(job_id):
                 return
-            workload = _unwrap(self.broker.workload.remote(job_id))
+            workload = unwrap(self.broker.workload.remote(job_id))
             if workload.state in TERMINAL:
                 self.store.update(
                     job_id,
@@ -211,9 +202,9 @@ class FineTuner:
                     finished_at=_now(),
                 )
                 return
-            lease = _unwrap(self.broker.lease.remote(job_id))
+            lease = unwrap(self.broker.lease.remote(job_id))
             if lease is None:
-                events = _unwrap(self.broker.events.remote(job_id))
+                events = unwrap(self.broker.events.remote(job_id))
                 last = str(events[-1]) if events else ""
                 if last.startswith("waiting") and last != waiting:
                     waiting = last
@@ -222,7 +213,7 @@ class FineTuner:
                 continue
             step = workload.checkpoint_step or 0
             node = ray.get_runtime_context().get_node_id()
-            if not _unwrap(self.broker.started.remote(job_id, lease.attempt, step, node)):
+            if not unwrap(self.broker.started.remote(job_id, lease.attempt, step, node)):
                 continue
             how = f"resuming from step {step}" if step else "from step 0"
             self.store.update(
@@ -242,7 +233,7 @@ class FineTuner:
                     output_dir=out / "adapter",
                 )
                 if result.stopped:
-                    _unwrap(
+                    unwrap(
                         self.broker.stopped.remote(
                             job_id, lease.attempt, result.steps, result.checkpoint_path or ""
                         )
@@ -256,7 +247,7 @@ class FineTuner:
                     )
                     self.store.update(job_id, "queued to resume from its checkpoint", status="queued")
                     continue
-                _unwrap(
+                unwrap(
                     self.broker.finish.remote(
                         job_id, lease.attempt, step=result.steps, checkpoint=result.checkpoint_path
                     )

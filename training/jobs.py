@@ -93,9 +93,7 @@ class JobRequest(BaseModel):
 
 def check_request(settings: Settings, files: FileStore, tenant_id: str, body: JobRequest) -> None:
     """What a job request names must exist for the tenant and fit the engines (4xx errors naming it)."""
-    if body.model not in settings.llm.base_models:
-        known = sorted(settings.llm.base_models)
-        raise NotFoundError(f"the model {body.model!r} does not exist; base models: {known}", param="model")
+    settings.llm.base_model(body.model)
     if body.hyperparameters.lora_r > settings.llm.max_lora_rank:
         raise InvalidRequestError(
             f"lora_r {body.hyperparameters.lora_r} is above the engines' max_lora_rank "

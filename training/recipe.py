@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cluster import crypto
+from cluster.crypto import Sealing
 from cluster.errors import ConfigError, InvalidRequestError
 from training.data import (
     IGNORE_INDEX,
@@ -46,7 +47,6 @@ from training.data import (
 __all__ = [
     "FitResult",
     "RecipeConfig",
-    "Sealing",
     "evaluate",
     "fit",
     "load_config",
@@ -108,18 +108,6 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RecipeConfi
         first = e.errors()[0]
         name = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"invalid recipe setting {name!r} in {source}: {first['msg']}", param=name) from e
-
-
-@dataclass(frozen=True)
-class Sealing:
-    """Encrypt checkpoints at rest with a tenant data key; ``context`` binds them to their place."""
-
-    key: bytes = field(repr=False)
-    context: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.key, bytes) or len(self.key) != crypto.KEY_BYTES:
-            raise InvalidRequestError(f"sealing.key must be {crypto.KEY_BYTES} bytes", param="sealing.key")
 
 
 class FitResult(BaseModel):

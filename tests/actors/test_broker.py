@@ -22,7 +22,8 @@ import pytest
 import torch
 
 from actors.broker import GPUBroker, Workload, gpu_workloads
-from actors.broker_runner import Sealing, StepLoop, TrainState, load_checkpoint, save_checkpoint
+from actors.broker_runner import StepLoop, TrainState, load_checkpoint, save_checkpoint
+from actors.keys import DataKeys
 from actors.quotas import quotas
 from cluster.crypto import MAGIC
 from cluster.errors import ConflictError, DecryptionError, InvalidRequestError, NotFoundError
@@ -370,7 +371,7 @@ def _toy_reference() -> torch.Tensor:
 
 def test_checkpoints_are_sealed_to_their_tenant_and_workload(tmp_path: Path) -> None:
     settings = Settings(storage_root=str(tmp_path / "store"))
-    sealing = Sealing.for_workload(settings, "t1", "job-a")
+    sealing = DataKeys.from_settings(settings).checkpoint_sealing("t1", "job-a")
     folder = str(tmp_path / "ckpt")
     state = {"w": torch.arange(6.0).reshape(2, 3), "steps": 7}
     assert load_checkpoint(folder, sealing) is None
@@ -382,8 +383,8 @@ def test_checkpoints_are_sealed_to_their_tenant_and_workload(tmp_path: Path) -> 
     found = load_checkpoint(folder, sealing)
     assert found is not None and found[0] == 7 and torch.equal(found[1]["w"], state["w"])
     for other in (
-        Sealing.for_workload(settings, "t1", "job-b"),  # another run of the same tenant
-        Sealing.for_workload(settings, "t2", "job-a"),  # another tenant's key
+        DataKeys.from_settings(settings).checkpoint_sealing("t1", "job-b"),  # another run of the same tenant
+        DataKeys.from_settings(settings).checkpoint_sealing("t2", "job-a"),  # another tenant's key
     ):
         with pytest.raises(DecryptionError):
             load_checkpoint(folder, other)
@@ -418,7 +419,9 @@ def _check_finished(broker: Any, workload_id: str, settings: Settings) -> None:
 
     w: Workload = ray.get(broker.workload.remote(workload_id))
     assert w.state == "finished", (w.state, [str(e) for e in ray.get(broker.events.remote(workload_id))])
-    found = load_checkpoint(w.checkpoint_dir or "", Sealing.for_workload(settings, w.tenant_id, workload_id))
+    found = load_checkpoint(
+        w.checkpoint_dir or "", DataKeys.from_settings(settings).checkpoint_sealing(w.tenant_id, workload_id)
+    )
     assert found is not None
     steps, state, path = found
     assert Path(path).read_bytes().startswith(MAGIC)  # sealed at rest

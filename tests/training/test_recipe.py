@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from cluster import crypto
+from cluster.crypto import Sealing
 from cluster.errors import ConfigError, DecryptionError, InvalidRequestError
 from training.bootstrap import bootstrap_model
 from training.data import IGNORE_INDEX, epoch_batches, split, tokenize
@@ -23,7 +24,6 @@ from training.recipe import (
     CONFIG_FILE,
     FitResult,
     RecipeConfig,
-    Sealing,
     evaluate,
     fit,
     load_config,
