@@ -49,7 +49,7 @@ def configs() -> list[Config]:
     return [
         Config("dense", "vector", {}, "cosine similarity only"),
         Config("bm25", "keyword", {}, "BM25 only"),
-        Config("hybrid", "hybrid", {}, "vector + BM25 in one LanceDB query, RRF-fused"),
+        Config("hybrid", "hybrid", {}, "vector + BM25 legs at once, RRF-fused"),
         Config("ranked", "ranked", {}, "the full ranking with the default settings"),
         Config("hybrid_linear", "hybrid", {"fusion": "linear"}, "hybrid, linear fusion of min-max scores"),
         Config("ranked_no_mmr", "ranked", {"mmr_lambda": 1.0}, "ranked without MMR"),

@@ -237,9 +237,9 @@ class RetrievalSettings(StrictModel):
     )
     fusion: Literal["rrf", "linear"] = Field(
         "rrf",
-        description="How LanceDB fuses the vector and BM25 legs in hybrid mode and for the ranked "
-        "candidates: reciprocal rank fusion (RRFReranker) or a weighted sum of min-max normalized "
-        "scores (LinearCombinationReranker, which scores a lone BM25 hit 0).",
+        description="How the vector and BM25 legs are fused in hybrid mode and for the ranked "
+        "candidates: reciprocal rank fusion, or a weighted sum (dense_weight) of min-max normalized "
+        "scores (memory.retrieval.fuse).",
     )
     rrf_k: int = Field(60, ge=1, description="The k of reciprocal rank fusion: 1 / (k + rank).")
     dense_weight: float = Field(

@@ -5,8 +5,8 @@ runs before the top-k, so a busy neighbour can never crowd a user's own memories
 
 - ``vector``: cosine nearest neighbours of the query embedding;
 - ``keyword``: BM25 over the table's native full-text index on ``text``;
-- ``hybrid``: both legs in one LanceDB hybrid query, fused by a LanceDB reranker
-  (``RRFReranker`` or ``LinearCombinationReranker``).
+- ``hybrid``: both legs at once (the BM25 leg overlaps the query embedding), fused by
+  reciprocal rank or by a weighted sum of normalized scores (``fuse``).
 
 Query understanding: dates named in the query ("last summer", "in May 2023") are resolved
 by ``memory.dates.resolve_dates`` into spans; they widen the validity filter to facts that
@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -28,8 +29,7 @@ from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 import pyarrow as pa
-from lancedb.query import FullTextOperator, LanceHybridQueryBuilder, LanceVectorQueryBuilder, MatchQuery
-from lancedb.rerankers import LinearCombinationReranker, Reranker, RRFReranker
+from lancedb.query import FullTextOperator, LanceVectorQueryBuilder, MatchQuery
 from lancedb.table import Table
 
 from cluster.errors import EngramError
@@ -245,56 +245,105 @@ class Candidates:
         return Candidates(merged)
 
 
-def reranker(settings: RetrievalSettings) -> Reranker:
-    """The LanceDB reranker that fuses the vector and BM25 legs."""
-    if settings.fusion == "linear":
-        return LinearCombinationReranker(weight=settings.dense_weight, return_score="all")
-    return RRFReranker(K=settings.rrf_k, return_score="all")
+# Both legs of a hybrid query run at once: BM25 needs no embedding, so it starts first and
+# overlaps the query embedding and the vector leg (LanceDB releases the GIL while it reads).
+_LEGS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-leg")
+_COLUMNS = [*RESULT_COLUMNS, "vector"]
+
+
+def dense_leg(table: Table, vector: np.ndarray, where: str, limit: int) -> pa.Table:
+    """The ``limit`` nearest memories by cosine distance (``_distance``), prefiltered by ``where``."""
+    query = cast(LanceVectorQueryBuilder, table.search(vector, vector_column_name="vector"))
+    query = query.distance_type("cosine").where(where, prefilter=True)
+    return query.select([*_COLUMNS, "_distance"]).limit(limit).to_arrow()
+
+
+def keyword_leg(table: Table, keywords: str, where: str, limit: int) -> pa.Table:
+    """The ``limit`` best BM25 matches (``_score``) of ``keywords``, prefiltered by ``where``."""
+    query = table.search(_match(keywords), query_type="fts").where(where, prefilter=True)
+    return query.select([*_COLUMNS, "_score"]).limit(limit).to_arrow()
 
 
 def fetch(
     table: Table,
     plan: QueryPlan,
-    vector: np.ndarray | None,
-    where: str,
+    embed: Callable[[], np.ndarray] | None,
+    wheres: Sequence[str],
     mode: Literal["vector", "keyword", "hybrid"],
     limit: int,
     settings: RetrievalSettings,
 ) -> Candidates:
-    """Up to ``limit`` candidates of one prefiltered LanceDB query.
+    """Up to ``limit`` candidates per prefiltered query, one per filter in ``wheres``, merged.
 
-    Every row gets ``scores`` from the legs that ran: ``dense`` (cosine similarity, computed
-    for every row when there is a query vector), ``bm25`` (the BM25 score; 0 when the keyword
-    leg did not return the row) and, for hybrid, ``fused`` (the reranker's score; RRF scaled so
-    that first in both legs is 1). ``score`` is the one the query ranked by.
+    ``embed`` gives the query vector. All legs of all filters run at once. Every row gets
+    ``scores`` from the legs that ran: ``dense`` (cosine similarity, computed for every row
+    when there is a query vector), ``bm25`` (the BM25 score; 0 when the keyword leg did not
+    return the row) and, for hybrid, ``fused`` (see ``fuse``). ``score`` is the one the query
+    ranked by. A hybrid query without keywords is a vector query.
     """
-    keywords = _match(plan.keywords) if plan.keywords else None
-    if mode == "keyword" or vector is None:
-        if keywords is None:
-            return Candidates()
-        fts = table.search(keywords, query_type="fts")
-        result = fts.where(where, prefilter=True).select([*RESULT_COLUMNS, "vector", "_score"])
-        return _candidates(result.limit(limit).to_arrow(), vector, "bm25")
-    if mode == "vector" or keywords is None:
-        dense = cast(LanceVectorQueryBuilder, table.search(vector, vector_column_name="vector"))
-        query = dense.distance_type("cosine").where(where, prefilter=True)
-        result = query.select([*RESULT_COLUMNS, "vector", "_distance"]).limit(limit).to_arrow()
-        return _candidates(result, vector, "dense")
-    hybrid = cast(
-        LanceHybridQueryBuilder,
-        table.search(query_type="hybrid", vector_column_name="vector", fts_columns="text"),
+    keywords = plan.keywords if mode != "vector" else ""
+    matches = [_LEGS.submit(keyword_leg, table, keywords, w, limit) for w in wheres] if keywords else []
+    vector = embed() if embed is not None and mode != "keyword" else None
+    nearest = (
+        [_LEGS.submit(dense_leg, table, vector, w, limit) for w in wheres[1:]] if vector is not None else []
     )
-    fused = (
-        hybrid.vector(vector)
-        .text(keywords)
-        .distance_type("cosine")
-        .where(where, prefilter=True)
-        .rerank(reranker(settings))
-        .limit(limit)
-        .to_arrow()
-    )
-    scale = (settings.rrf_k + 1) / 2 if settings.fusion == "rrf" else 1.0
-    return _candidates(fused, vector, "fused", scale)
+    first = dense_leg(table, vector, wheres[0], limit) if vector is not None else None
+    dense = [first, *(f.result() for f in nearest)] if first is not None else []
+    matched = [f.result() for f in matches]
+    found = Candidates()
+    for i in range(len(wheres)):
+        if not dense:
+            one = _candidates(matched[i], None, "bm25") if matched else Candidates()
+        elif not matched or mode == "vector":
+            one = _candidates(dense[i], vector, "dense")
+        else:
+            one = fuse(
+                _candidates(dense[i], vector, "dense"),
+                _candidates(matched[i], vector, "bm25"),
+                settings,
+                limit,
+            )
+        found = found.merge(one) if i else one
+    return found
+
+
+def fuse(dense: Candidates, bm25: Candidates, settings: RetrievalSettings, limit: int) -> Candidates:
+    """The union of both legs by ``memory_id``, scored ``fused`` and cut to ``limit``.
+
+    ``rrf``: reciprocal rank fusion, the sum over legs of 1 / (rrf_k + rank), rank from 1,
+    scaled so that first in both legs is 1. ``linear``: dense_weight times the min-max
+    normalized cosine similarity plus the rest times the min-max normalized BM25 score (a leg
+    whose scores are all equal counts them as 1); a leg that missed a row adds 0.
+    """
+    legs = [(settings.dense_weight, "dense", dense.rows), (1 - settings.dense_weight, "bm25", bm25.rows)]
+    by_id: dict[str, Row] = {}
+    fused: dict[str, float] = {}
+    for weight, name, rows in legs:
+        parts = _rrf(len(rows), settings.rrf_k) if settings.fusion == "rrf" else _minmax(rows, name) * weight
+        for row, part in zip(rows, parts, strict=True):
+            key = row["memory_id"]
+            mine = by_id.setdefault(key, row)
+            if mine is not row:
+                mine["scores"]["bm25"] = row["scores"]["bm25"]
+            mine["scores"].setdefault("bm25", 0.0)
+            fused[key] = fused.get(key, 0.0) + float(part)
+    for key, row in by_id.items():
+        row["scores"]["fused"] = min(1.0, fused[key])
+        row["score"] = row["scores"]["fused"]
+    ordered = sorted(by_id.values(), key=lambda r: (-r["score"], -r["scores"].get("dense", 0.0)))
+    return Candidates(ordered[:limit])
+
+
+def _rrf(n: int, k: int) -> np.ndarray:
+    """Reciprocal rank fusion terms of ranks 1..n, scaled so that first in two legs sums to 1."""
+    return (k + 1) / 2 / (k + np.arange(1, n + 1))
+
+
+def _minmax(rows: list[Row], name: str) -> np.ndarray:
+    scores = np.array([r["scores"][name] for r in rows], dtype=np.float64)
+    if scores.size == 0 or scores.max() == scores.min():
+        return np.ones_like(scores) if scores.size and scores.max() > 0 else np.zeros_like(scores)
+    return (scores - scores.min()) / (scores.max() - scores.min())
 
 
 def _match(keywords: str) -> MatchQuery:
@@ -311,14 +360,13 @@ def _match(keywords: str) -> MatchQuery:
     )
 
 
-def _candidates(table: pa.Table, query: np.ndarray | None, kind: str, scale: float = 1.0) -> Candidates:
+def _candidates(table: pa.Table, query: np.ndarray | None, kind: str) -> Candidates:
     """Rows of a LanceDB result with their ``scores`` and, as ``score``, the one they were ranked by."""
     if table.num_rows == 0:
         return Candidates()
     vectors = vectors_of(table["vector"])
     rows = table.select(RESULT_COLUMNS).to_pylist()
     bm25 = table["_score"].to_pylist() if "_score" in table.column_names else None
-    fused = table["_relevance_score"].to_pylist() if kind == "fused" else None
     dense = vectors @ query if query is not None else None
     for i, row in enumerate(rows):
         row["vector"] = vectors[i]
@@ -327,8 +375,6 @@ def _candidates(table: pa.Table, query: np.ndarray | None, kind: str, scale: flo
             scores["dense"] = float(dense[i])
         if bm25 is not None:
             scores["bm25"] = float(bm25[i] or 0.0)
-        if fused is not None:
-            scores["fused"] = min(1.0, float(fused[i] or 0.0) * scale)
         row["scores"] = scores
         row["score"] = scores[kind]
     return Candidates(rows)

@@ -5,7 +5,7 @@ kind and validity inside LanceDB:
 
 - ``"vector"``: cosine similarity of the query embedding;
 - ``"keyword"``: BM25 on the native full-text index;
-- ``"hybrid"``: both, fused by LanceDB's reranker (RRF by default);
+- ``"hybrid"``: both, fused (reciprocal rank fusion by default);
 - ``"ranked"`` (the default): hybrid candidates, then dates in the query, recency,
   importance and support, then MMR diversity (``memory.ranking``).
 
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+import numpy as np
 
 from cluster.paths import validate_user_id
 from cluster.settings import RetrievalSettings
@@ -89,19 +91,19 @@ def search(
         include_superseded=include_superseded,
         since=plan.since,
     )
-    vector = None if mode == "keyword" else query_vector(embedder, plan.text, cfg.query_cache_size)
+
+    def embed() -> np.ndarray:
+        return query_vector(embedder, plan.text, cfg.query_cache_size)
+
     table = store.memories()
-    where = scope.where()
+    wheres = [scope.where()]
     if mode in ("vector", "keyword"):
-        return [_result(r) for r in fetch(table, plan, vector, where, mode, k, cfg).rows]
-    limit = max(cfg.candidates, k)
-    found = fetch(table, plan, vector, where, "hybrid", limit, cfg)
+        return [_result(r) for r in fetch(table, plan, embed, wheres, mode, k, cfg).rows]
+    if mode == "ranked" and plan.spans:  # also the best candidates from inside the named dates
+        wheres.append(f"{wheres[0]} AND {within(plan.spans)}")
+    found = fetch(table, plan, embed, wheres, "hybrid", max(cfg.candidates, k), cfg)
     if mode == "hybrid":
         return [_result(r) for r in found.rows[:k]]
-    if plan.spans:
-        found = found.merge(
-            fetch(table, plan, vector, f"{where} AND {within(plan.spans)}", "hybrid", limit, cfg)
-        )
     return [_result(r) for r in ranking.rank(found.rows, plan, cfg, at, k)]
 
 
