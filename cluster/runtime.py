@@ -29,17 +29,28 @@ def cluster_gpus() -> float:
     return float(ray.cluster_resources().get("GPU", 0))
 
 
+def embedding_actors(embedding: EmbeddingSettings) -> int:
+    """Actors the embedding pool wants: ``num_actors``, else one per GPU on a GPU cluster, else
+    one per ``threads`` CPUs of the cluster."""
+    if embedding.num_actors:
+        return embedding.num_actors
+    gpus = cluster_gpus()
+    if gpus > 0:
+        return max(1, int(gpus))
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    return max(1, int(cpus) // (embedding.threads or os.cpu_count() or 1))
+
+
 def embedding_actor_resources(embedding: EmbeddingSettings) -> dict[str, Any]:
     """Ray options of one embedding actor: a GPU fraction when the cluster has GPUs, else a CPU.
 
     On CPU the actor reserves one logical CPU but runs the model on ``embedding.threads``
-    (default: every core of the node); Ray would otherwise pin OpenMP to one thread.
+    (default: every core of the node), which the embedder sets in torch itself: no runtime
+    env, so Ray can start the actor in an already running worker process.
     """
     if cluster_gpus() > 0:
         return {"num_gpus": embedding.gpu_fraction, "num_cpus": 0.5}
-    threads = str(embedding.threads or os.cpu_count() or 1)
-    env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    return {"num_cpus": 1, "runtime_env": {"env_vars": env}}
+    return {"num_cpus": 1}
 
 
 def start_serving(settings: Settings) -> str:

@@ -1,14 +1,15 @@
 """The memory pipeline: a tenant's unprocessed signals become memories and profiles.
 
 A pass takes up to ``max_signals_per_run`` unprocessed signals and runs
-normalize -> embed -> annotate -> extract -> consolidate (grouped by user), writes the
+normalize -> embed -> annotate -> extract -> consolidate (per user), writes the
 changed memories with ``merge_insert`` on their deterministic ids, rebuilds the touched
 users' profiles, and only then marks the signals processed. A pass that dies part-way
 leaves its signals unprocessed; the next pass redoes them and, since every merge is
 idempotent, ends where one clean pass would have. ``build`` loops until nothing is left.
 
-``build`` runs the stages on Ray Data (spread over the cluster, embedding in an actor
-pool). ``build_in_process`` runs the same stages in the calling process with an embedder
+``build`` runs the stages on Ray Data: blocks of whole users (``stages.user_blocks``) go
+through an actor pool that holds the embedding model and runs every stage of a block.
+``build_in_process`` runs the same stages in the calling process with an embedder
 it already holds: the always-on builder uses it for small, frequent passes, where
 starting a Ray Data job would cost more than the work.
 """
@@ -20,7 +21,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import cast
 
 import pyarrow as pa
@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import ray
 from lancedb.table import Table
 
-from cluster.runtime import embedding_actor_resources, ensure_ray
+from cluster.runtime import embedding_actor_resources, embedding_actors, ensure_ray
 from cluster.settings import Settings
 from memory import stages
 from memory.consolidate import Policy
@@ -75,38 +75,22 @@ def build(tenant_id: str, settings: Settings) -> BuildReport:
 
 
 def plan(store: TenantStore, pending: pa.Table, settings: Settings, now: datetime) -> ray.data.Dataset:
-    """The Ray Data plan of one pass: changed memory rows, grouped by user, come out of it."""
-    cfg = settings.pipeline
-    rows = cfg.batch_rows
-    blocks = [pending.slice(i, rows) for i in range(0, pending.num_rows, rows)]
-    pii = settings.pii.policy_for(store.tenant_id)
-    policy = _policy(store, settings, now)
-    users = len(pc.unique(pending["user_id"]))
-    ds: ray.data.Dataset = ray.data.from_arrow(blocks)
-    ds = ds.map_batches(
-        partial(stages.normalize_batch, pii=pii, max_chars=cfg.max_memory_chars),
+    """The Ray Data plan of one pass: blocks of whole users in, their changed memory rows out."""
+    blocks = stages.user_blocks(pending, settings.pipeline.batch_rows)
+    actors = min(len(blocks), embedding_actors(settings.embedding))
+    return ray.data.from_arrow(blocks).map_batches(
+        stages.BuildBatch,
         batch_format="pyarrow",
-        batch_size=rows,
-    )
-    ds = ds.map_batches(
-        stages.EmbedBatch,
-        batch_format="pyarrow",
-        batch_size=rows,
+        batch_size=None,  # a block is a batch: blocks never split a user
         fn_constructor_kwargs={
             "model": settings.embedding.model,
             "batch_size": settings.embedding.batch_size,
             "threads": settings.embedding.threads,
+            "stages": _stages(store, settings, now),
         },
-        compute=ray.data.ActorPoolStrategy(size=settings.embedding.num_actors),
+        # start them all at once, but go ahead with the first that is up (CPUs may be taken)
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors, initial_size=actors),
         **embedding_actor_resources(settings.embedding),
-    )
-    ds = ds.map_batches(stages.annotate_batch, batch_format="pyarrow", batch_size=rows)
-    ds = ds.map_batches(
-        partial(stages.extract_batch, extractor=cfg.extractor), batch_format="pyarrow", batch_size=rows
-    )
-    return ds.groupby("user_id", num_partitions=max(1, min(users, 8))).map_groups(
-        partial(stages.consolidate_group, store=store, policy=policy, window_days=cfg.episode_window_days),
-        batch_format="pyarrow",
     )
 
 
@@ -123,30 +107,24 @@ def build_in_process(store: TenantStore, settings: Settings, embedder: Embedder,
     pending = pending_signals(store, limit)
     if pending.num_rows:
         now = datetime.now(UTC)
-        cfg = settings.pipeline
-        policy = _policy(store, settings, now)
-        batch = stages.normalize_batch(
-            pending, pii=settings.pii.policy_for(store.tenant_id), max_chars=cfg.max_memory_chars
-        )
-        batch = stages.extract_batch(
-            stages.annotate_batch(stages.embed_batch(batch, embedder)), cfg.extractor
-        )
-        changed = (
-            stages.consolidate_group(
-                batch.filter(pc.equal(batch["user_id"], user)), store, policy, cfg.episode_window_days
-            )
-            for user in pc.unique(batch["user_id"]).to_pylist()
-        )
+        changed = [_stages(store, settings, now).run(pending, embedder)]
         _commit(store, pending, changed, settings, now, report)
         report.passes = 1
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _policy(store: TenantStore, settings: Settings, now: datetime) -> Policy:
+def _stages(store: TenantStore, settings: Settings, now: datetime) -> stages.Stages:
     cfg = settings.pipeline
     ttl = {str(kind): days for kind, days in cfg.ttl_days.items()}
-    return Policy(store.tenant_id, now, cfg.near_duplicate_threshold, ttl)
+    return stages.Stages(
+        pii=settings.pii.policy_for(store.tenant_id),
+        max_chars=cfg.max_memory_chars,
+        extractor=cfg.extractor,
+        store=store,
+        policy=Policy(store.tenant_id, now, cfg.near_duplicate_threshold, ttl),
+        window_days=cfg.episode_window_days,
+    )
 
 
 def _commit(

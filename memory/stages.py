@@ -1,18 +1,22 @@
-"""The memory pipeline's Ray Data stages: Arrow batches in, Arrow batches out.
+"""The memory pipeline's stages: Arrow batches in, Arrow batches out.
 
-normalize -> embed (actor pool) -> annotate (keyphrases, dates) -> extract -> consolidate (per user).
+normalize -> embed -> annotate (keyphrases, dates) -> extract -> consolidate (per user), run
+in that order over one batch by ``Stages.run``; a batch always holds all new signals of its
+users (``user_blocks``), so consolidation needs nothing from other batches.
 The logic lives in plain modules (normalize, dates, keyphrases, extract, consolidate); this
 module only moves columns between Arrow and Python.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cluster.settings import PiiKind
 from memory import schemas
@@ -53,16 +57,6 @@ def embed_batch(batch: pa.Table, embedder: Embedder) -> pa.Table:
         rows = embedder.embed(unique)[[index[t] for t in texts]]
     flat = pa.array(np.ascontiguousarray(rows, dtype=np.float32).ravel(), pa.float32())
     return batch.append_column("vector", pa.FixedSizeListArray.from_arrays(flat, embedder.dim))
-
-
-class EmbedBatch:
-    """Actor-pool stage: one embedding model per actor, loaded once."""
-
-    def __init__(self, model: str, batch_size: int, threads: int | None) -> None:
-        self.embedder = get_embedder(model, batch_size=batch_size, threads=threads)
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return embed_batch(batch, self.embedder)
 
 
 def annotate_batch(batch: pa.Table, top_k: int = 5) -> pa.Table:
@@ -143,7 +137,7 @@ def existing_memories(store: TenantStore, user_id: str, sessions: list[str], sin
 
 
 def consolidate_group(batch: pa.Table, store: TenantStore, policy: Policy, window_days: int) -> pa.Table:
-    """map_groups stage: all new signals of one user in, that user's changed memories out."""
+    """All new signals of one user in, that user's changed memories out."""
     dim = batch["vector"].type.list_size
     new = _table_rows(batch)
     user_id = new[0]["user_id"]
@@ -151,3 +145,62 @@ def consolidate_group(batch: pa.Table, store: TenantStore, policy: Policy, windo
     since = min(r["occurred_at"] for r in new) - timedelta(days=window_days)
     existing = existing_memories(store, user_id, sessions, since)
     return rows_to_table(consolidate_user(new, existing, policy), dim)
+
+
+def user_blocks(pending: pa.Table, rows: int) -> list[pa.Table]:
+    """``pending`` by user and time, cut into blocks of at most ``rows`` (or one user, if that
+    user alone has more) that never split a user."""
+    table = pending.sort_by(
+        [("user_id", "ascending"), ("occurred_at", "ascending"), ("signal_id", "ascending")]
+    )
+    users = np.asarray(table["user_id"].to_pylist(), dtype=object)
+    bounds = [*(np.flatnonzero(users[1:] != users[:-1]) + 1).tolist(), table.num_rows]
+    blocks: list[pa.Table] = []
+    begin = last = 0
+    for bound in bounds:
+        if bound - begin > rows and last > begin:
+            blocks.append(table.slice(begin, last - begin))
+            begin = last
+        last = bound
+    if table.num_rows > begin:
+        blocks.append(table.slice(begin, table.num_rows - begin))
+    return blocks
+
+
+@dataclass(frozen=True)
+class Stages:
+    """What a pass's stages need besides the embedder: the tenant's PII policy and store, the
+    consolidation policy, and the pipeline settings they read."""
+
+    pii: list[PiiKind]
+    max_chars: int
+    extractor: str
+    store: TenantStore
+    policy: Policy
+    window_days: int
+
+    def run(self, batch: pa.Table, embedder: Embedder) -> pa.Table:
+        """The changed memories of the users of ``batch``, which holds all their new signals."""
+        batch = normalize_batch(batch, pii=self.pii, max_chars=self.max_chars)
+        batch = extract_batch(annotate_batch(embed_batch(batch, embedder)), self.extractor)
+        changed = [
+            consolidate_group(
+                batch.filter(pc.equal(batch["user_id"], user)), self.store, self.policy, self.window_days
+            )
+            for user in pc.unique(batch["user_id"]).to_pylist()
+        ]
+        return pa.concat_tables(changed) if changed else rows_to_table([], embedder.dim)
+
+
+class BuildBatch:
+    """The actor-pool stage: ``Stages.run`` with one embedding model per actor, loaded once.
+
+    All stages of a batch share the actor: the batch is serialized once, and nothing else
+    competes for the cores while the encoder runs."""
+
+    def __init__(self, model: str, batch_size: int, threads: int | None, stages: Stages) -> None:
+        self.embedder = get_embedder(model, batch_size=batch_size, threads=threads)
+        self.stages = stages
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return self.stages.run(batch, self.embedder)

@@ -136,7 +136,7 @@ def _busy_embedding_workers() -> list[int]:
     pids = []
     for proc in psutil.process_iter(["cmdline"]):
         title = " ".join(proc.info["cmdline"] or []).strip()
-        if "EmbedBatch" in title and title.endswith(".submit"):
+        if "BuildBatch" in title and title.endswith(".submit"):
             pids.append(proc.pid)
     return pids
 
@@ -174,3 +174,55 @@ def test_killed_embedding_worker_still_processes_every_signal_once(settings: Set
     assert set(sources) == _accepted_ids(store)
     assert max(sources.values()) == 1
     assert store.signals().count_rows("processed_at IS NULL") == 0
+
+
+def test_user_blocks_never_split_a_user() -> None:
+    import pyarrow as pa
+
+    from memory.stages import user_blocks
+
+    counts = {"a": 3, "b": 9, "c": 1, "d": 4, "e": 2}  # b alone is over the block size
+    rows = [(u, i) for u, n in counts.items() for i in range(n)]
+    rows.sort(key=lambda r: (r[1], r[0]))  # interleaved in time, like pending signals
+    table = pa.table(
+        {
+            "user_id": [u for u, _ in rows],
+            "occurred_at": pa.array([i for _, i in rows], pa.int64()),
+            "signal_id": [f"{u}{i}" for u, i in rows],
+        }
+    )
+    blocks = user_blocks(table, 5)
+    seen: dict[str, int] = {}
+    for number, block in enumerate(blocks):
+        users = block["user_id"].to_pylist()
+        assert block.num_rows <= 5 or len(set(users)) == 1
+        for user in set(users):
+            assert user not in seen, f"user {user} in blocks {seen[user]} and {number}"
+            seen[user] = number
+            times = [t for u, t in zip(users, block["occurred_at"].to_pylist(), strict=True) if u == user]
+            assert times == sorted(times) and len(times) == counts[user]
+    assert sum(b.num_rows for b in blocks) == table.num_rows
+
+
+def test_ray_data_build_equals_in_process_build(settings: Settings) -> None:
+    from memory.embed import get_embedder
+    from memory.pipeline import build_in_process
+
+    settings = settings.model_copy(  # small blocks: users span several of them, most blocks hold a few users
+        update={"pipeline": settings.pipeline.model_copy(update={"batch_rows": 24})}
+    )
+    data = generate(users=5, sessions_per_user=3, turns_per_session=6, seed=11, malformed_rate=0.0)
+    distributed, local = (
+        TenantStore(settings.storage_root, "acme"),
+        TenantStore(settings.storage_root, "beta"),
+    )
+    for store in (distributed, local):
+        ingest_rows(store, data.signals, settings.ingest)
+    build("acme", settings)
+    build_in_process(local, settings, get_embedder(settings.embedding.model), limit=10_000)
+
+    def contents(store: TenantStore) -> list[tuple]:
+        rows = store.memories().search().limit(None).to_arrow().drop_columns(["vector"]).to_pylist()
+        return sorted((r["user_id"], r["kind"], r["text"], tuple(r["sources"]), r["valid_to"]) for r in rows)
+
+    assert contents(distributed) == contents(local) != []
