@@ -294,7 +294,7 @@ def fetch(
     for i in range(len(wheres)):
         if not dense:
             one = _candidates(matched[i], None, "bm25") if matched else Candidates()
-        elif not matched or mode == "vector":
+        elif not matched:  # vector mode, or no keywords
             one = _candidates(dense[i], vector, "dense")
         else:
             one = fuse(
