@@ -30,3 +30,8 @@ ENGRAM_DATABASE_URL: str | None = os.environ.get("ENGRAM_DATABASE_URL") or None
 # Base64 of the 32-byte master key that wraps every tenant's data key; overrides `security.master_key`.
 # Set it from a secret store; unset on a local storage root, a key file is generated there once.
 ENGRAM_MASTER_KEY: str | None = os.environ.get("ENGRAM_MASTER_KEY") or None
+
+# Folder for derived files a node can rebuild (the embedders' exported ONNX graphs).
+ENGRAM_CACHE_DIR: str = os.environ.get("ENGRAM_CACHE_DIR") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "engram"
+)

@@ -17,10 +17,10 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._factories: dict[str, Callable[[], T]] = {}
+        self._factories: dict[str, Callable[..., T]] = {}
 
-    def register(self, name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
-        def decorator(factory: Callable[[], T]) -> Callable[[], T]:
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._factories:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._factories[name] = factory
@@ -31,7 +31,8 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._factories)
 
-    def create(self, name: str) -> T:
+    def create(self, name: str, **options: object) -> T:
+        """A new part ``name``; ``options`` go to its factory."""
         try:
             factory = self._factories[name]
         except KeyError:
@@ -40,4 +41,4 @@ class Registry(Generic[T]):
                 param=self.kind,
                 name=name,
             ) from None
-        return factory()
+        return factory(**options)

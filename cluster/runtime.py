@@ -44,9 +44,9 @@ def embedding_actors(embedding: EmbeddingSettings) -> int:
 def embedding_actor_resources(embedding: EmbeddingSettings) -> dict[str, Any]:
     """Ray options of one embedding actor: a GPU fraction when the cluster has GPUs, else a CPU.
 
-    On CPU the actor reserves one logical CPU but runs the model on ``embedding.threads``
-    (default: every core of the node), which the embedder sets in torch itself: no runtime
-    env, so Ray can start the actor in an already running worker process.
+    On CPU the actor reserves one logical CPU and runs the model on ``embedding.threads``,
+    which the embedder sets itself: no runtime env, so Ray can start the actor in an already
+    running worker process.
     """
     if cluster_gpus() > 0:
         return {"num_gpus": embedding.gpu_fraction, "num_cpus": 0.5}

@@ -62,7 +62,7 @@ class EmbeddingSettings(StrictModel):
     threads: int | None = Field(
         1,
         ge=1,
-        description="Torch threads per embedding actor on CPU; None uses all cores of the node. For a "
+        description="Encoder threads per embedding actor on CPU; None uses all cores of the node. For a "
         "model as small as MiniLM, one single-threaded actor per core outruns one actor on every core.",
     )
     gpu_fraction: float = Field(

@@ -22,7 +22,7 @@ from cluster.settings import PiiKind
 from memory import schemas
 from memory.consolidate import Policy, consolidate_user
 from memory.dates import annotate, resolve_dates
-from memory.embed import Embedder, get_embedder
+from memory.embed import Device, Embedder, get_embedder
 from memory.extract import get_extractor
 from memory.keyphrases import keyphrases
 from memory.normalize import clean, text_key
@@ -198,8 +198,10 @@ class BuildBatch:
     All stages of a batch share the actor: the batch is serialized once, and nothing else
     competes for the cores while the encoder runs."""
 
-    def __init__(self, model: str, batch_size: int, threads: int | None, stages: Stages) -> None:
-        self.embedder = get_embedder(model, batch_size=batch_size, threads=threads)
+    def __init__(
+        self, model: str, batch_size: int, threads: int | None, device: Device, stages: Stages
+    ) -> None:
+        self.embedder = get_embedder(model, batch_size=batch_size, threads=threads, device=device)
         self.stages = stages
 
     def __call__(self, batch: pa.Table) -> pa.Table:
