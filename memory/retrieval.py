@@ -126,8 +126,9 @@ QUERY_CACHE = EmbeddingCache(maxsize=4_096)
 
 @lru_cache(maxsize=2)
 def query_embedder(name: str) -> Embedder:
-    """The embedder for queries, loaded once per process."""
-    return get_embedder(name)
+    """The embedder for queries, loaded once per process: on one thread, which embeds a query
+    as fast as two and leaves the other cores to the keyword legs running beside it."""
+    return get_embedder(name, threads=1)
 
 
 def query_vector(model: str, text: str, cache_size: int = 4_096) -> np.ndarray:
