@@ -47,21 +47,32 @@ def in_list(column: str, values: Iterable[str]) -> str:
 
 
 class TenantStore:
-    """Opens (and creates on first use) one tenant's tables."""
+    """Opens (and creates on first use) one tenant's tables, and keeps them open.
+
+    The connection looks for a newer version of a table on every read
+    (``read_consistency_interval=0``), so a kept table sees what other processes commit as
+    soon as they commit it, as a table opened anew would, without listing the tables and
+    loading a manifest on every call."""
 
     def __init__(self, storage_root: str, tenant_id: str) -> None:
         self.tenant_id = validate_tenant_id(tenant_id)
         self.uri = tenant_path(storage_root, tenant_id, "lance")
-        self.db = lancedb.connect(self.uri)
+        self.db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
+        self._open: dict[str, Table] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         root = self.uri.rsplit("/tenants/", 1)[0]
         return (TenantStore, (root, self.tenant_id))
 
     def _table(self, name: str, schema: pa.Schema) -> Table:
-        if name in self.db.list_tables().tables:
-            return self.db.open_table(name)
-        return self.db.create_table(name, schema=schema, exist_ok=True)
+        table = self._open.get(name)
+        if table is None:
+            if name in self.db.list_tables().tables:
+                table = self.db.open_table(name)
+            else:
+                table = self.db.create_table(name, schema=schema, exist_ok=True)
+            self._open[name] = table
+        return table
 
     def signals(self) -> Table:
         return self._table("signals", schemas.SIGNALS)
@@ -77,7 +88,7 @@ class TenantStore:
         return self._table("profiles", schemas.PROFILES)
 
     def has(self, name: str) -> bool:
-        return name in self.db.list_tables().tables
+        return name in self._open or name in self.db.list_tables().tables
 
     def upsert(
         self, name: str, table: Table, rows: pa.Table, key: str, *, update: bool, refresh: bool = True

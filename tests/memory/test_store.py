@@ -1,0 +1,60 @@
+"""A TenantStore keeps its tables open and still sees what another process commits at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from cluster.settings import Settings
+from memory import TenantStore, ingest_rows
+from memory.manage import forget_user
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _signals(user: str, n: int) -> list[dict[str, object]]:
+    return [
+        {
+            "signal_id": f"{user}-{i}",
+            "user_id": user,
+            "source": "chat",
+            "role": "user",
+            "session_id": "x",
+            "text": f"note {i} of {user}",
+            "occurred_at": "2024-05-01T10:00:00Z",
+        }
+        for i in range(n)
+    ]
+
+
+def _in_another_process(settings: Settings, code: str) -> None:
+    setup = (
+        "from cluster.settings import load_settings; from memory import TenantStore, ingest_rows; "
+        "from memory.manage import forget_user; from tests.memory.test_store import _signals; "
+        f"settings = load_settings(storage_root={settings.storage_root!r}); "
+        "store = TenantStore(settings.storage_root, 'acme'); "
+    )
+    subprocess.run([sys.executable, "-c", setup + code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_a_kept_table_sees_other_writers_commits_at_once(settings: Settings) -> None:
+    store = TenantStore(settings.storage_root, "acme")
+    ingest_rows(store, _signals("u1", 3), settings.ingest)
+    kept = store.signals()
+    assert store.signals() is kept  # opened once
+    assert kept.count_rows() == 3
+
+    _in_another_process(settings, "ingest_rows(store, _signals('u2', 4), settings.ingest)")
+    assert kept.count_rows() == 4 + 3
+    assert kept.count_rows("user_id = 'u2'") == 4
+
+    # another process forgets u1: rows gone and older versions removed; the kept table reads on
+    _in_another_process(settings, "forget_user(store, 'u1')")
+    assert kept.count_rows() == 4
+    assert kept.count_rows("user_id = 'u1'") == 0
+    assert sorted(r["signal_id"] for r in kept.search().limit(10).to_list()) == [f"u2-{i}" for i in range(4)]
+
+    forget_user(store, "u2")
+    assert kept.count_rows() == 0
+    assert store.has("signals") and not store.has("memories")
