@@ -1,8 +1,10 @@
 """Memory pipeline throughput against the raw encoder, in one run.
 
 Prints JSON: end-to-end build throughput (signals/s) of the Ray Data pipeline and, on the
-same texts, the raw all-MiniLM-L6-v2 ``encode`` throughput in-process; their ratio is the
-figure. Also the peak resident memory of the driver plus all Ray processes during the build.
+same texts, the raw all-MiniLM-L6-v2 throughput in-process; their ratio is the figure. The raw
+encoder is the pipeline's own (ONNX Runtime on CPU, every core, no Ray), the strictest
+baseline; sentence-transformers' ``encode`` on the same texts is reported beside it. Also the
+peak resident memory of the driver plus all Ray processes during the build.
 
     .venv/bin/python -m bench.pipeline --signals 20000
 """
@@ -54,10 +56,24 @@ class PeakMemory:
         self._thread.join()
 
 
+def sentence_transformers_seconds(texts: list[str], batch_size: int) -> float:
+    """Seconds for sentence-transformers' ``encode`` (torch, every core) on ``texts``."""
+    from memory.embed import SentenceTransformerEmbedder, minilm_path
+
+    model = SentenceTransformerEmbedder(minilm_path(), batch_size, None, "cpu")
+    model.embed(texts[:64])  # warm-up
+    started = time.perf_counter()
+    model.embed(texts)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--signals", type=int, default=20_000)
     parser.add_argument("--encoder-repeats", type=int, default=1, help="raw encoder runs; the median is used")
+    parser.add_argument(
+        "--no-sentence-transformers", action="store_true", help="skip timing sentence-transformers' encode"
+    )
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -111,6 +127,12 @@ def main() -> None:
         build_s = time.perf_counter() - started
     rerun = build("bench", settings)
     ray.shutdown()
+    # after the build, so that torch in this process weighs nothing in its peak memory
+    st_encode_s = (
+        None
+        if args.no_sentence_transformers
+        else sentence_transformers_seconds(texts, settings.embedding.batch_size)
+    )
 
     pipeline_rate = report.signals / build_s
     encoder_rate = len(texts) / encode_s
@@ -128,6 +150,9 @@ def main() -> None:
                 "encoder_distinct_only_signals_per_s": round(encoder_unique_rate, 1),
                 "ratio_pipeline_to_encoder_distinct_only": round(pipeline_rate / encoder_unique_rate, 3),
                 "encode_s": round(encode_s, 2),
+                "sentence_transformers_encode_s": st_encode_s and round(st_encode_s, 2),
+                "ratio_pipeline_to_sentence_transformers_encode": st_encode_s
+                and round(pipeline_rate / (len(texts) / st_encode_s), 3),
                 "build_s": round(build_s, 2),
                 "ingest_signals_per_s": round(ingest.accepted / ingest_s, 1),
                 "ray_init_s": round(ray_init_s, 2),
