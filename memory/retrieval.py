@@ -21,7 +21,6 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -29,8 +28,8 @@ from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 import pyarrow as pa
-from lancedb.query import FullTextOperator, LanceVectorQueryBuilder, MatchQuery
-from lancedb.table import Table
+from lancedb.query import FullTextOperator, MatchQuery
+from lancedb.table import AsyncTable
 
 from cluster.errors import EngramError
 from cluster.paths import validate_user_id
@@ -38,7 +37,7 @@ from cluster.settings import RetrievalSettings
 from memory.dates import DateMention, resolve_dates
 from memory.embed import Embedder, get_embedder
 from memory.stages import vectors_of
-from memory.store import in_list, quote
+from memory.store import READS, in_list, quote
 
 Mode = Literal["vector", "keyword", "hybrid", "ranked"]
 MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid", "ranked")
@@ -246,27 +245,23 @@ class Candidates:
         return Candidates(merged)
 
 
-# Both legs of a hybrid query run at once: BM25 needs no embedding, so it starts first and
-# overlaps the query embedding and the vector leg (LanceDB releases the GIL while it reads).
-_LEGS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-leg")
 _COLUMNS = [*RESULT_COLUMNS, "vector"]
 
 
-def dense_leg(table: Table, vector: np.ndarray, where: str, limit: int) -> pa.Table:
+async def dense_leg(table: AsyncTable, vector: np.ndarray, where: str, limit: int) -> pa.Table:
     """The ``limit`` nearest memories by cosine distance (``_distance``), prefiltered by ``where``."""
-    query = cast(LanceVectorQueryBuilder, table.search(vector, vector_column_name="vector"))
-    query = query.distance_type("cosine").where(where, prefilter=True)
-    return query.select([*_COLUMNS, "_distance"]).limit(limit).to_arrow()
+    query = table.query().nearest_to(vector).column("vector").distance_type("cosine").where(where)
+    return await query.select([*_COLUMNS, "_distance"]).limit(limit).to_arrow()
 
 
-def keyword_leg(table: Table, keywords: str, where: str, limit: int) -> pa.Table:
+async def keyword_leg(table: AsyncTable, keywords: str, where: str, limit: int) -> pa.Table:
     """The ``limit`` best BM25 matches (``_score``) of ``keywords``, prefiltered by ``where``."""
-    query = table.search(_match(keywords), query_type="fts").where(where, prefilter=True)
-    return query.select([*_COLUMNS, "_score"]).limit(limit).to_arrow()
+    query = table.query().nearest_to_text(_match(keywords)).where(where)
+    return await query.select([*_COLUMNS, "_score"]).limit(limit).to_arrow()
 
 
 def fetch(
-    table: Table,
+    table: AsyncTable,
     plan: QueryPlan,
     embed: Callable[[], np.ndarray] | None,
     wheres: Sequence[str],
@@ -276,20 +271,18 @@ def fetch(
 ) -> Candidates:
     """Up to ``limit`` candidates per prefiltered query, one per filter in ``wheres``, merged.
 
-    ``embed`` gives the query vector. All legs of all filters run at once. Every row gets
+    ``embed`` gives the query vector. All legs of all filters run at once on ``READS``; the
+    keyword legs start first, so they run while this thread embeds the query. Every row gets
     ``scores`` from the legs that ran: ``dense`` (cosine similarity, computed for every row
     when there is a query vector), ``bm25`` (the BM25 score; 0 when the keyword leg did not
     return the row) and, for hybrid, ``fused`` (see ``fuse``). ``score`` is the one the query
     ranked by. A hybrid query without keywords is a vector query.
     """
     keywords = plan.keywords if mode != "vector" else ""
-    matches = [_LEGS.submit(keyword_leg, table, keywords, w, limit) for w in wheres] if keywords else []
+    matches = [READS.submit(keyword_leg(table, keywords, w, limit)) for w in wheres] if keywords else []
     vector = embed() if embed is not None and mode != "keyword" else None
-    nearest = (
-        [_LEGS.submit(dense_leg, table, vector, w, limit) for w in wheres[1:]] if vector is not None else []
-    )
-    first = dense_leg(table, vector, wheres[0], limit) if vector is not None else None
-    dense = [first, *(f.result() for f in nearest)] if first is not None else []
+    nearest = [READS.submit(dense_leg(table, vector, w, limit)) for w in wheres] if vector is not None else []
+    dense = [f.result() for f in nearest]
     matched = [f.result() for f in matches]
     found = Candidates()
     for i in range(len(wheres)):

@@ -95,7 +95,7 @@ def search(
     def embed() -> np.ndarray:
         return query_vector(embedder, plan.text, cfg.query_cache_size)
 
-    table = store.memories()
+    table = store.reader("memories")
     wheres = [scope.where()]
     if mode in ("vector", "keyword"):
         return [_result(r) for r in fetch(table, plan, embed, wheres, mode, k, cfg).rows]

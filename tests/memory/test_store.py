@@ -1,4 +1,5 @@
-"""A TenantStore keeps its tables open and still sees what another process commits at once."""
+"""A TenantStore keeps its tables (sync and async) open and still sees what another process
+commits at once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from cluster.settings import Settings
 from memory import TenantStore, ingest_rows
 from memory.manage import forget_user
+from memory.store import READS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,16 +44,17 @@ def test_a_kept_table_sees_other_writers_commits_at_once(settings: Settings) -> 
     store = TenantStore(settings.storage_root, "acme")
     ingest_rows(store, _signals("u1", 3), settings.ingest)
     kept = store.signals()
-    assert store.signals() is kept  # opened once
-    assert kept.count_rows() == 3
+    reader = store.reader("signals")  # the async handle search runs its queries on
+    assert store.signals() is kept and store.reader("signals") is reader  # opened once
+    assert kept.count_rows() == 3 == READS.run(reader.count_rows())
 
     _in_another_process(settings, "ingest_rows(store, _signals('u2', 4), settings.ingest)")
-    assert kept.count_rows() == 4 + 3
+    assert kept.count_rows() == 4 + 3 == READS.run(reader.count_rows())
     assert kept.count_rows("user_id = 'u2'") == 4
 
     # another process forgets u1: rows gone and older versions removed; the kept table reads on
     _in_another_process(settings, "forget_user(store, 'u1')")
-    assert kept.count_rows() == 4
+    assert kept.count_rows() == 4 == READS.run(reader.count_rows())
     assert kept.count_rows("user_id = 'u1'") == 0
     assert sorted(r["signal_id"] for r in kept.search().limit(10).to_list()) == [f"u2-{i}" for i in range(4)]
 
