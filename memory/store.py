@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import Future
@@ -44,14 +45,23 @@ T = TypeVar("T")
 class Reads:
     """An event loop in a daemon thread for this process's async LanceDB reads: a query on
     LanceDB's async API skips the sync builder's round trips (it costs 3 ms where the sync
-    one costs 5), and queries submitted together run at once."""
+    one costs 5), and queries submitted together run at once. Started on first use; a
+    forked child starts its own."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="lancedb-reads", daemon=True).start()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._loop, self._lock = None, threading.Lock()
 
     def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="lancedb-reads", daemon=True).start()
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.submit(coroutine).result()

@@ -61,3 +61,22 @@ def test_a_kept_table_sees_other_writers_commits_at_once(settings: Settings) -> 
     forget_user(store, "u2")
     assert kept.count_rows() == 0
     assert store.has("signals") and not store.has("memories")
+
+
+def _count_in_child(root: str) -> None:
+    store = TenantStore(root, "acme")
+    assert READS.run(store.reader("signals").count_rows()) == 2
+
+
+def test_a_forked_child_runs_its_own_read_loop(settings: Settings) -> None:
+    import multiprocessing
+
+    store = TenantStore(settings.storage_root, "acme")
+    ingest_rows(store, _signals("u1", 2), settings.ingest)
+    assert READS.run(store.reader("signals").count_rows()) == 2  # the parent's loop is running
+    child = multiprocessing.get_context("fork").Process(target=_count_in_child, args=(settings.storage_root,))
+    child.start()
+    child.join(60)
+    if child.is_alive():  # hung on the parent's loop, which does not run in the child
+        child.kill()
+    assert child.exitcode == 0
