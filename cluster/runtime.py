@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import ray
 
@@ -41,6 +41,11 @@ def embedding_actors(embedding: EmbeddingSettings) -> int:
     return max(1, int(cpus) // (embedding.threads or os.cpu_count() or 1))
 
 
+def embedding_device() -> Literal["cpu", "cuda"]:
+    """Where the pipeline's embedding actors run the model: on a GPU when the cluster has one."""
+    return "cuda" if cluster_gpus() > 0 else "cpu"
+
+
 def embedding_actor_resources(embedding: EmbeddingSettings) -> dict[str, Any]:
     """Ray options of one embedding actor: a GPU fraction when the cluster has GPUs, else a CPU.
 
@@ -48,7 +53,7 @@ def embedding_actor_resources(embedding: EmbeddingSettings) -> dict[str, Any]:
     which the embedder sets itself: no runtime env, so Ray can start the actor in an already
     running worker process.
     """
-    if cluster_gpus() > 0:
+    if embedding_device() == "cuda":
         return {"num_gpus": embedding.gpu_fraction, "num_cpus": 0.5}
     return {"num_cpus": 1}
 

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import ray
 from lancedb.table import Table
 
-from cluster.runtime import cluster_gpus, embedding_actor_resources, embedding_actors, ensure_ray
+from cluster.runtime import embedding_actor_resources, embedding_actors, embedding_device, ensure_ray
 from cluster.settings import Settings
 from memory import stages
 from memory.consolidate import Policy
@@ -86,7 +86,7 @@ def plan(store: TenantStore, pending: pa.Table, settings: Settings, now: datetim
             "model": settings.embedding.model,
             "batch_size": settings.embedding.batch_size,
             "threads": settings.embedding.threads,
-            "device": "cuda" if cluster_gpus() > 0 else "cpu",
+            "device": embedding_device(),
             "stages": _stages(store, settings, now),
         },
         # start them all at once, but go ahead with the first that is up (CPUs may be taken)
