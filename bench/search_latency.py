@@ -37,7 +37,9 @@ KINDS = ("episode", "episode", "episode", "fact", "preference", "summary")
 
 
 def fill(store: TenantStore, settings: Settings, memories: int, users: int) -> tuple[list[str], int]:
-    """Write ``memories`` rows over ``users`` users; returns the queries to ask and the distinct texts."""
+    """Write ``memories`` rows over ``users`` users, in writes of 20,000 through the store's own
+    upsert (which lays each write out by user, as a pipeline's writes are); returns the queries
+    to ask and the distinct texts."""
     data = generate(users=60, sessions_per_user=20, turns_per_session=10, seed=3, malformed_rate=0.0)
     texts = list(dict.fromkeys(str(r["text"]) for r in data.signals if isinstance(r.get("text"), str)))[
         :12_000
@@ -68,11 +70,10 @@ def fill(store: TenantStore, settings: Settings, memories: int, users: int) -> t
                 "updated_at": at,
             }
         )
-        if len(rows) == 20_000:
-            table.add(rows_to_table(rows, vectors.shape[1]))
+        if len(rows) == 20_000 or i == memories - 1:
+            chunk = rows_to_table(rows, vectors.shape[1])
+            store.upsert("memories", table, chunk, "memory_id", update=True, refresh=False)
             rows = []
-    if rows:
-        table.add(rows_to_table(rows, vectors.shape[1]))
     store.refresh_indexes("memories", table)
     queries = [q.question for q in data.questions][:200] or texts[:200]
     return queries, len(texts)

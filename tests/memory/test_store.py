@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cluster.settings import Settings
 from memory import TenantStore, ingest_rows
 from memory.manage import forget_user
+from memory.stages import rows_to_table
 from memory.store import READS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +86,51 @@ def test_a_forked_child_runs_its_own_read_loop(settings: Settings) -> None:
     if child.is_alive():  # hung on the parent's loop, which does not run in the child
         child.kill()
     assert child.exitcode == 0
+
+
+def _memories(users: list[str], per_user: int, text: str) -> pa.Table:
+    """Memories of ``users`` interleaved (u1, u2, u3, u1, ...), as a pipeline batch may hold them."""
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    vectors = np.random.default_rng(0).random((len(users) * per_user, 8), dtype=np.float32)
+    rows = [
+        {
+            "memory_id": f"{user}-{i}",
+            "tenant_id": "acme",
+            "user_id": user,
+            "kind": "episode",
+            "text": f"{text} {i}",
+            "vector": vectors[n],
+            "importance": 0.5,
+            "confidence": 1.0,
+            "support": 1,
+            "sources": [f"s-{user}-{i}"],
+            "valid_from": at + timedelta(hours=i),
+            "created_at": at,
+            "updated_at": at,
+        }
+        for n, (i, user) in enumerate((i, user) for i in range(per_user) for user in users)
+    ]
+    return rows_to_table(rows, 8)
+
+
+def _runs(store: TenantStore, user: str) -> int:
+    """How many runs of consecutive rows hold the user's memories."""
+    found = store.memories().search().where(f"user_id = '{user}'").with_row_id(True).limit(None).to_arrow()
+    row_ids = np.sort(np.array(found["_rowid"].to_pylist()))
+    return 1 + int(np.sum(np.diff(row_ids) != 1))
+
+
+def test_a_write_lays_each_users_memories_side_by_side(settings: Settings) -> None:
+    store = TenantStore(settings.storage_root, "acme")
+    users = ["u1", "u2", "u3"]
+    table = store.memories(8)
+    assert store.upsert("memories", table, _memories(users, 50, "first"), "memory_id", update=True) == 150
+    assert [_runs(store, u) for u in users] == [1, 1, 1]
+    # a second write updates 20 rows of each user and inserts 30: the kept rows stay one run, and
+    # LanceDB writes the updated rows apart from the new ones, a run each
+    later = pc.field("valid_from") >= datetime(2025, 1, 2, 6, tzinfo=UTC)
+    second = _memories(users, 80, "second").filter(later)
+    assert store.upsert("memories", table, second, "memory_id", update=True) == 90
+    assert all(_runs(store, u) <= 3 for u in users)
+    assert table.count_rows() == 240
+    assert table.count_rows("text LIKE 'second%'") == 150
