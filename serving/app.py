@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, FastAPI, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.audit import AuditEvent
 from cluster.paths import TENANT_ID
@@ -38,6 +38,45 @@ def audit_event(request: Request, route: str, status: int) -> AuditEvent:
     return AuditEvent(tenant_id, actor, f"{request.method} {route}", request.url.path, status)
 
 
+class GuardAndMeasure:
+    """Refuses bodies over ``api.max_body_bytes`` (by Content-Length); counts, times, meters and
+    audits every request once its response starts. A plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` would run each request through an extra task and memory stream."""
+
+    def __init__(self, app: ASGIApp, ctx: GatewayContext) -> None:
+        self.app, self.ctx = app, ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ctx, request = self.ctx, Request(scope)
+        limit = ctx.settings.api.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await error_response(413, "payload_too_large", f"body over {limit} bytes")(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def measured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await self.record(request, message["status"], time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, measured)
+
+    async def record(self, request: Request, status: int, seconds: float) -> None:
+        ctx = self.ctx
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        ctx.metrics.requests.labels(route, request.method, str(status)).inc()
+        ctx.metrics.latency.labels(route).observe(seconds)
+        caller = getattr(request.state, "caller", None)
+        if caller is not None:
+            ctx.usage.add(caller.tenant_id, "requests", 1)
+        if request.method in MUTATING and route not in READ_ONLY:
+            await asyncio.to_thread(ctx.audit.append, audit_event(request, route, status))
+
+
 def create_app(ctx: GatewayContext) -> FastAPI:
     app = FastAPI(title="Engram", version="0.1.0", description="Per-user memory for LLM assistants.")
     app.state.ctx = ctx
@@ -45,26 +84,7 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     for feature in (signals, memories, users, chat, models, files, fine_tuning, usage, audit, admin):
         app.include_router(feature.router)
 
-    @app.middleware("http")
-    async def guard_and_measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > ctx.settings.api.max_body_bytes):
-            return error_response(
-                413, "payload_too_large", f"body over {ctx.settings.api.max_body_bytes} bytes"
-            )
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        ctx.metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-        ctx.metrics.latency.labels(route).observe(time.perf_counter() - started)
-        caller = getattr(request.state, "caller", None)
-        if caller is not None:
-            ctx.usage.add(caller.tenant_id, "requests", 1)
-        if request.method in MUTATING and route not in READ_ONLY:
-            await asyncio.to_thread(ctx.audit.append, audit_event(request, route, response.status_code))
-        return response
+    app.add_middleware(GuardAndMeasure, ctx=ctx)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
