@@ -39,8 +39,9 @@ _INDEXES: dict[str, dict[str, Any]] = {
 }
 
 # The order each write lays rows out in, per table. A search reads one user's memories: side by
-# side, they are a few runs of rows per write instead of one scattered read per memory (on 100k
-# memories over 1,000 users, the dense leg takes 4 ms instead of 8.5).
+# side, they are a few runs of rows per write instead of one scattered read per memory (100k
+# memories over 1,000 users: the dense leg takes 4 ms with each user's rows in one run, 8.5 ms
+# with them scattered).
 _CLUSTER: dict[str, list[tuple[str, str]]] = {
     "memories": [("user_id", "ascending"), ("valid_from", "ascending")],
 }
@@ -144,7 +145,7 @@ class TenantStore:
         return await db.open_table(name)
 
     def has(self, name: str) -> bool:
-        return name in self._open or name in self.db.list_tables().tables
+        return name in self._open or name in self._readers or name in self.db.list_tables().tables
 
     def upsert(
         self, name: str, table: Table, rows: pa.Table, key: str, *, update: bool, refresh: bool = True
