@@ -7,16 +7,19 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
+from lancedb.table import Table
 
 from cluster.settings import Settings
 from memory import TenantStore, ingest_rows
 from memory.manage import forget_user
 from memory.stages import rows_to_table
-from memory.store import READS
+from memory.store import MAX_RUNS, READS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,10 +91,11 @@ def test_a_forked_child_runs_its_own_read_loop(settings: Settings) -> None:
     assert child.exitcode == 0
 
 
-def _memories(users: list[str], per_user: int, text: str) -> pa.Table:
-    """Memories of ``users`` interleaved (u1, u2, u3, u1, ...), as a pipeline batch may hold them."""
+def _memories(users: list[str], per_user: int, text: str, *, start: int = 0) -> pa.Table:
+    """Memories ``start`` to ``start + per_user`` of ``users``, interleaved (u1, u2, u3, u1, ...) as
+    a pipeline batch may hold them, written at hour ``start`` of 2025-01-01."""
     at = datetime(2025, 1, 1, tzinfo=UTC)
-    vectors = np.random.default_rng(0).random((len(users) * per_user, 8), dtype=np.float32)
+    vectors = np.random.default_rng(start).random((len(users) * per_user, 8), dtype=np.float32)
     rows = [
         {
             "memory_id": f"{user}-{i}",
@@ -105,19 +109,18 @@ def _memories(users: list[str], per_user: int, text: str) -> pa.Table:
             "support": 1,
             "sources": [f"s-{user}-{i}"],
             "valid_from": at + timedelta(hours=i),
-            "created_at": at,
-            "updated_at": at,
+            "created_at": at + timedelta(hours=start),
+            "updated_at": at + timedelta(hours=start),
         }
-        for n, (i, user) in enumerate((i, user) for i in range(per_user) for user in users)
+        for n, (i, user) in enumerate((i, user) for i in range(start, start + per_user) for user in users)
     ]
     return rows_to_table(rows, 8)
 
 
 def _runs(store: TenantStore, user: str) -> int:
     """How many runs of consecutive rows hold the user's memories."""
-    found = store.memories().search().where(f"user_id = '{user}'").with_row_id(True).limit(None).to_arrow()
-    row_ids = np.sort(np.array(found["_rowid"].to_pylist()))
-    return 1 + int(np.sum(np.diff(row_ids) != 1))
+    layout = store.layout(store.memories(), "user_id")
+    return int(layout.filter(pc.field("user_id") == user)["runs"][0].as_py())
 
 
 def test_a_write_lays_each_users_memories_side_by_side(settings: Settings) -> None:
@@ -134,3 +137,79 @@ def test_a_write_lays_each_users_memories_side_by_side(settings: Settings) -> No
     assert all(_runs(store, u) <= 3 for u in users)
     assert table.count_rows() == 240
     assert table.count_rows("text LIKE 'second%'") == 150
+
+
+def _snapshot(table: Table) -> list[dict[str, object]]:
+    rows = table.to_arrow().sort_by("memory_id").to_pylist()
+    return [{**row, "vector": list(row["vector"])} for row in rows]
+
+
+def _scatter(store: TenantStore, users: list[str], writes: int) -> Table:
+    """``writes`` writes of 10 new memories per user each: a run per user per write."""
+    table = store.memories(8)
+    for w in range(writes):
+        store.upsert(
+            "memories",
+            table,
+            _memories(users, 10, f"write {w}", start=10 * w),
+            "memory_id",
+            update=True,
+            refresh=False,
+        )
+    return table
+
+
+def test_a_refresh_lays_a_scattered_users_memories_out_again_as_one_run(settings: Settings) -> None:
+    store = TenantStore(settings.storage_root, "acme")
+    users = ["u1", "u2", "u3"]
+    table = _scatter(store, users, MAX_RUNS + 2)
+    assert [_runs(store, u) for u in users] == [MAX_RUNS + 2] * 3
+    assert store.layout(table, "user_id").sort_by("user_id").to_pylist() == [
+        {"user_id": u, "rows": 50, "runs": MAX_RUNS + 2} for u in users
+    ]
+    before = _snapshot(table)
+    store.refresh_indexes("memories", table)
+    assert [_runs(store, u) for u in users] == [1, 1, 1]
+    assert _snapshot(table) == before  # the same memories, only laid out anew
+    # users within MAX_RUNS runs are left where they are
+    _scatter(store, ["u4"], MAX_RUNS)
+    assert store.cluster_memories(table) == 0
+
+
+def test_clustering_keeps_what_a_concurrent_writer_commits(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TenantStore(settings.storage_root, "acme")
+    table = _scatter(store, ["u1", "u2"], MAX_RUNS + 1)
+    other = TenantStore(settings.storage_root, "acme")  # another writer, its own connection
+    rewrite = table.merge_insert
+
+    def write_then_rewrite(on: str) -> Any:
+        # between clustering's read and its commit: u1-0 and u1-1 change, u1-2 is deleted, u1-99 is
+        # added, and u2 is forgotten
+        changed = _memories(["u1"], 2, "changed")  # as written at first, but for a later updated_at
+        at = changed.schema.get_field_index("updated_at")
+        later = pa.array([datetime(2026, 1, 1, tzinfo=UTC)] * 2, changed.schema.field(at).type)
+        changed = changed.set_column(at, changed.schema.field(at), later)
+        other.upsert("memories", other.memories(), changed, "memory_id", update=True, refresh=False)
+        other.memories().delete("memory_id = 'u1-2' OR user_id = 'u2'")
+        other.upsert(
+            "memories",
+            other.memories(),
+            _memories(["u1"], 1, "added", start=99),
+            "memory_id",
+            update=True,
+            refresh=False,
+        )
+        return rewrite(on)
+
+    monkeypatch.setattr(table, "merge_insert", write_then_rewrite)
+    assert store.cluster_memories(table) == 37  # u1's 40 rows, less the 3 changed meanwhile
+    rows = {r["memory_id"]: r for r in table.to_arrow().to_pylist()}
+    assert len(rows) == 40 and not any(m.startswith("u2") for m in rows)
+    assert [rows["u1-0"]["text"], rows["u1-1"]["text"], rows["u1-99"]["text"]] == [
+        "changed 0",
+        "changed 1",
+        "added 99",
+    ]
+    assert "u1-2" not in rows
