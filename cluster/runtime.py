@@ -15,14 +15,19 @@ from cluster.settings import EmbeddingSettings, Settings
 RAY_ENV = {"RAY_SERVE_PROXY_USE_GRPC": "1"}
 
 
+def apply_ray_env() -> None:
+    """Set ``RAY_ENV`` for a local Ray started next by this process (what the user set wins)."""
+    for name, value in RAY_ENV.items():
+        os.environ.setdefault(name, value)
+
+
 def ensure_ray(settings: Settings, *, num_cpus: int | None = None) -> None:
     """Join the configured Ray cluster, or start a local one; a no-op when Ray is already up."""
     if ray.is_initialized():
         return
     local = settings.ray.address is None
-    if local:  # what a Ray Engram starts runs with (a cluster's nodes get it from ray_cluster.yaml)
-        for name, value in RAY_ENV.items():
-            os.environ.setdefault(name, value)
+    if local:  # a cluster's nodes get RAY_ENV from ray_cluster.yaml
+        apply_ray_env()
     ray.init(
         address=settings.ray.address,
         num_cpus=(settings.ray.num_cpus or num_cpus) if local else None,

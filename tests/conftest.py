@@ -27,8 +27,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
+    """A local Ray set up as the one Engram starts (``cluster.runtime.RAY_ENV``)."""
     import ray
 
+    from cluster.runtime import apply_ray_env
+
+    apply_ray_env()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="engram-tests")
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
