@@ -195,15 +195,16 @@ class TenantStore:
         """
         layout = self.layout(table, "user_id")
         scattered = layout.filter(pc.greater(layout["runs"], MAX_RUNS))
-        chunks: list[list[str]] = [[]]
-        size = 0
+        chunks: list[list[str]] = []
+        size = _CLUSTER_CHUNK_ROWS
         for user in scattered.to_pylist():
             if size >= _CLUSTER_CHUNK_ROWS:
-                chunks, size = [*chunks, []], 0
+                chunks.append([])
+                size = 0
             chunks[-1].append(user["user_id"])
             size += user["rows"]
         rewritten = 0
-        for users in filter(None, chunks):
+        for users in chunks:
             current = table.search().where(in_list("user_id", users)).limit(None).to_arrow()
             merge = table.merge_insert("memory_id").when_matched_update_all(
                 where="target.updated_at = source.updated_at"
