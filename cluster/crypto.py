@@ -23,7 +23,9 @@ Plaintext exists only in private temporary folders (mode 0700) made by ``private
 from __future__ import annotations
 
 import base64
+import glob
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -295,12 +297,42 @@ def decrypt_tree(source: str | Path, target: str | Path, data_key: bytes, contex
 
 
 def private_dir(parent: str | Path | None = None, prefix: str = "engram-plain-") -> Path:
-    """A new folder only this user can enter (mode 0700), under ``parent`` or the system temp folder."""
-    if parent is not None:
-        Path(parent).mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    """A new folder only this user can enter (mode 0700), under ``parent`` (node-local) or the
+    system temp folder.
+
+    Its name holds this process's id. A process that is killed (a stopped Serve replica, a
+    cancelled training actor, a crash) removes nothing, so each call first removes the folders
+    with the same prefix whose process no longer runs: plaintext outlives its process only until
+    the next one on the node makes such a folder.
+    """
+    parent = Path(parent or tempfile.gettempdir())
+    parent.mkdir(parents=True, exist_ok=True)
+    sweep_orphans(parent, prefix)
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
     os.chmod(folder, 0o700)
     return folder
+
+
+def sweep_orphans(parent: Path, prefix: str) -> list[Path]:
+    """Remove the folders ``private_dir`` made under ``parent`` for processes no longer running."""
+    owned = re.compile(rf"^{re.escape(prefix)}(\d+)-")
+    gone = []
+    for folder in parent.glob(f"{glob.escape(prefix)}*-*"):
+        owner = owned.match(folder.name)
+        if owner and folder.is_dir() and not _running(int(owner.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # running, as another user
+        pass
+    return True
 
 
 @contextmanager

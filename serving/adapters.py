@@ -5,7 +5,8 @@ evicted the adapter from its cache, so a copy must live as long as the engine ma
 copy per ``(tenant, lora_id)``, made on first use inside this engine's private folder (mode
 0700), kept until the tenant is forgotten (deleted) or the engine shuts down. Copies of tenants
 whose data key was destroyed are dropped by ``sweep`` (the engine's periodic health check), so
-replicas that did not see a deletion drop theirs too.
+replicas that did not see a deletion drop theirs too. The copies of an engine that was killed
+are removed by the next engine started on the node (``private_dir``).
 """
 
 from __future__ import annotations
