@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +32,13 @@ def timed(fn: Callable[[int], object], n: int, concurrency: int = 1) -> dict[str
 
     with ThreadPoolExecutor(concurrency) as pool:
         return percentiles(list(pool.map(one, range(n))))
+
+
+def scratch(prefix: str) -> str:
+    """A new temporary folder for this run's storage, removed when the benchmark exits."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def free_port() -> int:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 
 import httpx
 
-from bench.common import free_port, percentiles, served
+from bench.common import free_port, percentiles, scratch, served
 from cluster.settings import load_settings
 
 ADMIN = "bench-admin-key-0123456789"
@@ -28,7 +27,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0, help="builder_interval_s")
     args = parser.parse_args()
     settings = load_settings(
-        storage_root=tempfile.mkdtemp(prefix="engram-fresh-"),
+        storage_root=scratch("engram-fresh-"),
         api={"admin_key": ADMIN, "port": free_port(), "builder_interval_s": args.interval},
     )
     latencies = []

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
 import threading
 import time
 
@@ -79,6 +78,7 @@ def main() -> None:
 
     import ray
 
+    from bench.common import scratch
     from cluster.settings import load_settings
     from memory import TenantStore, build, ingest_rows
     from memory.embed import get_embedder
@@ -94,7 +94,7 @@ def main() -> None:
     )
     rows = [r for r in data.signals][: args.signals]
     texts = [str(r["text"]) for r in rows]
-    settings = load_settings(storage_root=tempfile.mkdtemp(prefix="engram-bench-"))
+    settings = load_settings(storage_root=scratch("engram-bench-"))
 
     embedder = get_embedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
     embedder.embed(texts[:64])  # warm-up

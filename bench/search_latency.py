@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from bench.common import free_port, served, timed
+from bench.common import free_port, scratch, served, timed
 from cluster.settings import Settings, load_settings
 from memory.embed import get_embedder
 from memory.ids import memory_id
@@ -87,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings(
-        storage_root=tempfile.mkdtemp(prefix="engram-search-"),
+        storage_root=scratch("engram-search-"),
         api={"admin_key": ADMIN, "port": free_port()},
         quotas={"requests_per_s": 1e6, "burst": 10**6},
     )

@@ -38,7 +38,7 @@ import httpx
 from rich.console import Console
 
 from actors.models import Adapter, ModelRegistry
-from bench.common import free_port, percentiles, served
+from bench.common import free_port, percentiles, scratch, served
 from cluster.settings import Settings, load_settings
 from training.bootstrap import ensure_base_model, random_adapter
 
@@ -110,10 +110,10 @@ def register_adapters(settings: Settings, tenant: str) -> list[Adapter]:
     """``ADAPTERS`` random adapters of the base model, registered as ``ft:<base>:<tenant>:a<k>``."""
     base_dir = ensure_base_model(settings, BASE)
     registry = ModelRegistry.from_settings(settings)
-    with tempfile.TemporaryDirectory(prefix="engram-adapters-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="engram-bench-adapters-") as folder:
         return [
             registry.register_adapter(
-                tenant, BASE, f"a{k}", random_adapter(base_dir, Path(scratch) / f"a{k}", seed=k + 1)
+                tenant, BASE, f"a{k}", random_adapter(base_dir, Path(folder) / f"a{k}", seed=k + 1)
             )
             for k in range(ADAPTERS)
         ]
@@ -411,7 +411,7 @@ def main() -> None:
     os.dup2(2, 1)
 
     settings = load_settings(
-        storage_root=args.storage_root or tempfile.mkdtemp(prefix="engram-serving-"),
+        storage_root=args.storage_root or scratch("engram-serving-"),
         api={"admin_key": ADMIN, "port": free_port(), "builder_interval_s": 0.5},
         # One engine replica, like the one direct engine it is compared with.
         llm={"min_replicas": 1, "max_replicas": 1},

@@ -19,7 +19,6 @@ import json
 import os
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -72,10 +71,11 @@ def main() -> None:
 
     import ray
 
+    from bench.common import scratch
     from training.bootstrap import bootstrap_model
     from training.recipe import FitResult, fit, load_config, train_local
 
-    root = Path(tempfile.mkdtemp(prefix="engram-bench-training-"))
+    root = Path(scratch("engram-bench-training-"))
     base = bootstrap_model(root / "base")
     examples = synthetic_chats(args.examples, seed=7)
     config = load_config(

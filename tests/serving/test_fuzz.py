@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from tests.serving.conftest import Gateway, make_gateway
 
 pytestmark = pytest.mark.slow
 
-_root = Path(__import__("tempfile").mkdtemp(prefix="engram-fuzz-"))
+_root = Path(tempfile.mkdtemp(prefix="engram-fuzz-"))
 _gateway, _close = make_gateway(_root, quotas={"requests_per_s": 1e6, "burst": 10**6})
 _key = _gateway.new_tenant("fuzz")
 _gateway.client.post(
@@ -39,6 +41,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _gateway.client.app)
 def _shutdown() -> Iterator[Gateway]:
     yield _gateway
     _close()
+    shutil.rmtree(_root, ignore_errors=True)
 
 
 @schema.parametrize()

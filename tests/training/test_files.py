@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import json
@@ -24,7 +25,9 @@ from training.files import FileStore, FileValidationError, files, tokenizer_for,
 @cache
 def tiny_model() -> Path:
     """The bootstrapped base model, built once per test process (about ten seconds)."""
-    return bootstrap_model(Path(tempfile.mkdtemp(prefix="engram-tiny-")) / "engram-tiny")
+    folder = tempfile.mkdtemp(prefix="engram-tiny-")
+    atexit.register(shutil.rmtree, folder, True)
+    return bootstrap_model(Path(folder) / "engram-tiny")
 
 
 def install_tiny_model(storage_root: Path) -> None:
