@@ -51,6 +51,18 @@ def configs() -> list[Config]:
         Config("bm25", "keyword", {}, "BM25 only"),
         Config("hybrid", "hybrid", {}, "vector + BM25 legs at once, RRF-fused"),
         Config("ranked", "ranked", {}, "the full ranking with the default settings"),
+        Config(
+            "dense_float_query",
+            "vector",
+            {"query_int8": False},
+            "dense, the query embedded by the full model",
+        ),
+        Config(
+            "ranked_float_query",
+            "ranked",
+            {"query_int8": False},
+            "ranked, the query embedded by the full model",
+        ),
         Config("hybrid_linear", "hybrid", {"fusion": "linear"}, "hybrid, linear fusion of min-max scores"),
         Config("ranked_no_mmr", "ranked", {"mmr_lambda": 1.0}, "ranked without MMR"),
         Config("ranked_mmr_0.8", "ranked", {"mmr_lambda": 0.8}, "ranked, weaker MMR"),

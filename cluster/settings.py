@@ -310,6 +310,13 @@ class RetrievalSettings(StrictModel):
     query_cache_size: int = Field(
         4_096, ge=0, description="Query embeddings kept in the per-process LRU cache (0 disables it)."
     )
+    query_int8: bool = Field(
+        True,
+        description="Embed queries on CPU with the embedder's int8 form (weights quantized per channel), "
+        "memories always with the full model: a one-line query embeds 3.4x faster (6.0 -> 1.7 ms), at "
+        "0.993 mean cosine to the full model's vector; bench.retrieval_quality 'ranked' MRR 0.727 -> "
+        "0.719 (ranked_float_query is the ablation).",
+    )
 
     @model_validator(mode="after")
     def _some_weight(self) -> RetrievalSettings:

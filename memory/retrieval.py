@@ -123,18 +123,20 @@ class EmbeddingCache:
 QUERY_CACHE = EmbeddingCache(maxsize=4_096)
 
 
-@lru_cache(maxsize=2)
-def query_embedder(name: str) -> Embedder:
+@lru_cache(maxsize=4)
+def query_embedder(name: str, int8: bool = False) -> Embedder:
     """The embedder for queries, loaded once per process: on one thread, which embeds a query
-    as fast as two and leaves the other cores to the keyword legs running beside it."""
-    return get_embedder(name, threads=1)
+    as fast as two and leaves the other cores to the keyword legs running beside it; ``int8``:
+    its int8 form (``RetrievalSettings.query_int8``)."""
+    return get_embedder(name, threads=1, int8=int8)
 
 
-def query_vector(model: str, text: str, cache_size: int = 4_096) -> np.ndarray:
+def query_vector(model: str, text: str, cache_size: int = 4_096, *, int8: bool = False) -> np.ndarray:
     """The (cached, read-only) embedding of ``text`` by the registered embedder ``model``."""
     if cache_size != QUERY_CACHE.maxsize:
         QUERY_CACHE.resize(cache_size)
-    return QUERY_CACHE.get(model, text, lambda: query_embedder(model).embed([text])[0])
+    key = f"{model}:int8" if int8 else model
+    return QUERY_CACHE.get(key, text, lambda: query_embedder(model, int8).embed([text])[0])
 
 
 # --- query understanding --------------------------------------------------------------------

@@ -93,7 +93,7 @@ def search(
     )
 
     def embed() -> np.ndarray:
-        return query_vector(embedder, plan.text, cfg.query_cache_size)
+        return query_vector(embedder, plan.text, cfg.query_cache_size, int8=cfg.query_int8)
 
     table = store.reader("memories")
     wheres = [scope.where()]

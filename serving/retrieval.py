@@ -1,4 +1,4 @@
-"""Memory retrieval for the gateway: the query embedder stays loaded, tenant stores stay open."""
+"""Memory retrieval for the gateway: the embedders stay loaded, tenant stores stay open."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from cluster.settings import Settings
+from memory.embed import get_embedder
 from memory.retrieval import query_embedder
 from memory.search import search
 from memory.store import TenantStore
@@ -15,7 +16,9 @@ from memory.store import TenantStore
 class Retriever:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.embedder = query_embedder(settings.embedding.model)  # the one search itself uses
+        query_embedder(settings.embedding.model, settings.retrieval.query_int8)  # loaded for search
+        # a corrected memory's text gets its vector from the model that embeds every memory
+        self.embedder = get_embedder(settings.embedding.model, threads=1)
         self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(settings.storage_root, tenant))
 
     def search(

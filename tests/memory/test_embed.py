@@ -49,6 +49,18 @@ def test_onnx_vectors_are_sentence_transformers_vectors_in_input_order(
     assert embedder.embed([]).shape == (0, 384)
 
 
+def test_the_int8_embedder_gives_vectors_close_to_the_full_models(reference: np.ndarray) -> None:
+    embedder = get_embedder("all-minilm-l6-v2", threads=1, int8=True)
+    assert isinstance(embedder, OnnxEmbedder)
+    assert embedder.graph.endswith("-int8.onnx")
+    vectors = embedder.embed(TEXTS)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (vectors * reference).sum(axis=1)
+    assert cosines.min() > 0.96 and cosines.mean() > 0.985, cosines
+    assert not np.allclose(vectors, reference, atol=1e-3)  # another graph, not the full model again
+    np.testing.assert_array_equal(vectors[0], vectors[5])
+
+
 def test_the_graph_is_exported_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(envs, "ENGRAM_CACHE_DIR", str(tmp_path / "cache"))
     first = embed.onnx_graph(Path(minilm_path()))

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from memory.embed import get_embedder
+from memory.search import get_memory
 from tests.serving.conftest import Gateway, make_gateway, wait_for
 
 
@@ -166,6 +170,13 @@ def test_build_route_and_memory_crud(gateway: Gateway) -> None:
     assert c.get(f"/v1/memories/{dog['memory_id']}", headers=key).json()["value"] == "Rex"
     fixed = c.patch(f"/v1/memories/{dog['memory_id']}", json={"text": "Has a dog named Max"}, headers=key)
     assert fixed.status_code == 200 and fixed.json()["text"] == "Has a dog named Max"
+    # the corrected text is embedded as every memory is: by the full model, not the int8 query one
+    stored = get_memory(gateway.ctx.store("crud-t"), dog["memory_id"], with_vector=True)
+    model = gateway.settings.embedding.model
+    assert stored is not None and gateway.settings.retrieval.query_int8
+    np.testing.assert_allclose(
+        stored["vector"], get_embedder(model).embed(["Has a dog named Max"])[0], atol=1e-5
+    )
     hits = _search(gateway, key, "bob", "what is the name of the dog", kinds=["fact"])
     assert hits[0]["memory_id"] == dog["memory_id"] and hits[0]["text"] == "Has a dog named Max"
     _error(c.patch(f"/v1/memories/{dog['memory_id']}", json={"user_id": "x"}, headers=key), 422, "user_id")
