@@ -149,9 +149,7 @@ class LLMServer:
             output_kind=RequestOutputKind.DELTA,
         )
 
-    def _lora(self, adapter: Adapter | None) -> Any:
-        if adapter is None:
-            return None
+    def _lora(self, adapter: Adapter) -> Any:
         from vllm.lora.request import LoRARequest
 
         if adapter.base_model != self.base_model:
@@ -170,7 +168,8 @@ class LLMServer:
         """
         prompt = self.render(request.messages)
         params = self._sampling(request, len(prompt))
-        lora = await asyncio.to_thread(self._lora, request.adapter)  # may decrypt the adapter first
+        # an adapter's first use decrypts it: off the event loop
+        lora = None if request.adapter is None else await asyncio.to_thread(self._lora, request.adapter)
         interval = self.settings.llm.stream_interval_ms / 1000
         completion, text, flush_at = 0, "", 0.0
         async for output in self.engine.generate(
