@@ -2,8 +2,8 @@
 
 One tenant with 100k memories over 1,000 users. Prints JSON: HTTP search p50/p95 at
 concurrency 1 and 16 (query embedding included), in-process: the LanceDB hybrid query with
-its embedding, and the full ranked search that the route runs, the query embedding alone,
-and a no-op Serve route as the HTTP floor.
+its embedding, and the full ranked search that the route runs, the query embedding alone (by
+the embedder search uses), and a no-op Serve route as the HTTP floor.
 
 The 100k memories get real MiniLM vectors: the distinct texts of the synthetic data are
 embedded once and reused across users (search cost depends on rows, not on which vectors).
@@ -26,6 +26,7 @@ from bench.common import free_port, scratch, served, timed
 from cluster.settings import Settings, load_settings
 from memory.embed import get_embedder
 from memory.ids import memory_id
+from memory.retrieval import query_embedder
 from memory.search import search
 from memory.stages import rows_to_table
 from memory.store import TenantStore
@@ -97,7 +98,7 @@ def main() -> None:
     rng = random.Random(0)
     asks = [(f"u{rng.randrange(args.users):04d}", rng.choice(queries)) for _ in range(args.requests)]
 
-    embedder = get_embedder(settings.embedding.model)
+    embedder = query_embedder(settings.embedding.model, settings.retrieval.query_int8)  # what search uses
     timed(lambda i: search(store, *asks[i % len(asks)], k=10, mode="hybrid"), 20)  # warm caches
     direct = timed(lambda i: search(store, *asks[i], k=10, mode="hybrid"), args.requests)
     # what the HTTP route runs: the default mode (hybrid legs, date legs, ranking, MMR)
