@@ -125,9 +125,9 @@ QUERY_CACHE = EmbeddingCache(maxsize=4_096)
 
 @lru_cache(maxsize=4)
 def query_embedder(name: str, int8: bool = False) -> Embedder:
-    """The embedder for queries, loaded once per process: on one thread, which embeds a query
-    as fast as two and leaves the other cores to the keyword legs running beside it; ``int8``:
-    its int8 form (``RetrievalSettings.query_int8``)."""
+    """The embedder for queries (and other single texts), loaded once per process: on one
+    thread, which embeds a query as fast as two and leaves the other cores to the keyword legs
+    running beside it; ``int8``: its int8 form (``RetrievalSettings.query_int8``)."""
     return get_embedder(name, threads=1, int8=int8)
 
 

@@ -7,7 +7,6 @@ from functools import lru_cache
 from typing import Any
 
 from cluster.settings import Settings
-from memory.embed import get_embedder
 from memory.retrieval import query_embedder
 from memory.search import search
 from memory.store import TenantStore
@@ -17,8 +16,6 @@ class Retriever:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         query_embedder(settings.embedding.model, settings.retrieval.query_int8)  # loaded for search
-        # a corrected memory's text gets its vector from the model that embeds every memory
-        self.embedder = get_embedder(settings.embedding.model, threads=1)
         self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(settings.storage_root, tenant))
 
     def search(
@@ -45,7 +42,9 @@ class Retriever:
         )
 
     def embed(self, texts: list[str]) -> list[Any]:
-        return list(self.embedder.embed(texts))
+        """Vectors of memory texts (a corrected memory): by the full model, which embeds every
+        memory, whatever form embeds the queries; the one search uses when that is the full model."""
+        return list(query_embedder(self.settings.embedding.model).embed(texts))
 
     def forget_tenant(self, tenant_id: str) -> None:
         """Close the open stores (a deleted tenant's among them; the others reopen on next use)."""
