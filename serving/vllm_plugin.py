@@ -157,7 +157,7 @@ def add_lora_linear(
     """``y[:, slice s] += scale * B_s[slot] @ A_s[slot] @ x`` for each token with an adapter slot."""
     import torch
 
-    if self.no_lora:  # base-model tokens only
+    if self.is_prefill and self.no_lora:  # base-model tokens only (set by the prefill metadata)
         return
     x = x.view(-1, x.shape[-1])
     y = y.view(-1, y.shape[-1])

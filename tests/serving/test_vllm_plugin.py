@@ -95,3 +95,11 @@ def test_the_stock_ops_give_base_tokens_no_delta() -> None:
     expanded = torch.zeros(3, WIDTH)
     lora_ops.bgmv_expand(out, weights.transpose(2, 3), expanded, torch.tensor([2, -1, 3]), add_inputs=True)
     torch.testing.assert_close(expanded[1], torch.zeros(WIDTH))
+
+
+def test_a_batch_of_base_model_tokens_only_is_left_alone() -> None:
+    outs = (16,)
+    x, y, a, b = batch(outs)
+    before = y.clone()
+    wrapper((0,) * len(TOKENS)).add_lora_linear(y, x, (a,), (b,), 0.5, outs)
+    torch.testing.assert_close(y, before)
