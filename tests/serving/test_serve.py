@@ -36,6 +36,7 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
         storage_root=str(tmp_path),
         api={"admin_key": ADMIN_KEY, "port": port, "builder_interval_s": 0.2},
         llm=llm,
+        security={"scratch_dir": str(tmp_path / "scratch")},
     )
     url = start_serving(settings)
     yield url
@@ -84,8 +85,12 @@ def test_signal_to_searchable_memory_over_http(served: str) -> None:
 
 @pytest.mark.llm
 @pytest.mark.slow
-def test_chat_through_serve_with_memory_and_a_client_leaving_mid_stream(served: str) -> None:
+def test_chat_through_serve_with_memory_and_a_client_leaving_mid_stream(served: str, tmp_path: Path) -> None:
+    from ray import serve
+
+    from actors.models import ModelRegistry
     from tests.serving.llm_fixtures import sse_events
+    from training.bootstrap import ensure_base_model, random_adapter
 
     with httpx.Client(base_url=served, timeout=120) as http:
         created = http.post(
@@ -133,6 +138,20 @@ def test_chat_through_serve_with_memory_and_a_client_leaving_mid_stream(served: 
             assert next(lines).startswith("data: ")
             assert unfinished() == 1
         wait_for(lambda: unfinished() == 0, timeout=15)
+
+        # An adapter served by the engine replica is decrypted into its private scratch folder ...
+        settings = load_settings(storage_root=str(tmp_path))
+        adapter = random_adapter(ensure_base_model(settings, "engram-tiny"), tmp_path / "adapter", seed=3)
+        model = (
+            ModelRegistry.from_settings(settings).register_adapter("acme", "engram-tiny", "s", adapter).model
+        )
+        tuned = http.post("/v1/chat/completions", headers=key, json={**body, "model": model, "memory": False})
+        assert tuned.status_code == 200, tuned.text
+    copies = list((tmp_path / "scratch").glob("engram-adapters-*/acme/*/adapter_model.safetensors"))
+    assert len(copies) == 1
+    # ... and removed when Serve stops the replica.
+    serve.shutdown()
+    assert not list((tmp_path / "scratch").glob("engram-adapters-*"))
 
 
 def unfinished() -> int:
