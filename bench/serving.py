@@ -12,7 +12,10 @@ of one user with memory on and with ``"memory": false``, alternated, at concurre
 
 Output tokens/s = completion tokens (engine counts; over HTTP from the usage event) / wall
 time of the scenario. TTFT = from sending a request to its first streamed chunk. Each request
-text carries its scenario and index, so no request hits another's prefix cache.
+text carries its scenario and index, so no request hits another's prefix cache. Each load also
+gives the CPU time per request of each role (the engine core, the LLM replica, the gateway,
+HAProxy, this process, the rest) and ``engine_cores``, the cores the engine core kept busy: where
+the HTTP path's own work goes, and how much of the time the engine waited for it.
 
 Prints one JSON object (progress goes to stderr):
 
@@ -29,12 +32,14 @@ import secrets
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from rich.console import Console
 
 from actors.models import Adapter, ModelRegistry
@@ -138,8 +143,36 @@ def summary(samples: list[Sample], wall_s: float, concurrency: int) -> dict[str,
     }
 
 
+# Processes by role, from their command lines (vLLM titles its engine process VLLM::EngineCore).
+ROLES = (
+    ("VLLM::EngineCore", "engine"),
+    ("ServeReplica:engram:LLM-", "llm_replica"),
+    ("ServeReplica:engram:Gateway", "gateway"),
+    ("bin/haproxy", "haproxy"),
+)
+
+
+def cpu_seconds() -> Counter[str]:
+    """CPU seconds so far of this process and all it started (Ray, Serve's replicas, the engines),
+    by role: ``bench`` is this process (the HTTP client; in-process, also vLLM's front end), ``other``
+    what no role names (Ray's own processes, the other replicas)."""
+    me = psutil.Process()
+    totals: Counter[str] = Counter()
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            with process.oneshot():
+                times = process.cpu_times()
+                title = " ".join(process.cmdline())
+        except psutil.Error:  # ended meanwhile
+            continue
+        role = "bench" if process.pid == me.pid else next((r for k, r in ROLES if k in title), "other")
+        totals[role] += times.user + times.system
+    return totals
+
+
 async def run_load(one: Callable[[int], Awaitable[Sample]], n: int, concurrency: int) -> dict[str, Any]:
-    """Requests ``one(0..n-1)``, at most ``concurrency`` in flight, summarised."""
+    """Requests ``one(0..n-1)``, at most ``concurrency`` in flight, summarised, with the CPU time each
+    role spent per request and the cores the engine kept busy."""
     indexes = iter(range(n))  # shared by the workers: each index is taken once
     samples: list[Sample] = []
 
@@ -147,9 +180,17 @@ async def run_load(one: Callable[[int], Awaitable[Sample]], n: int, concurrency:
         for i in indexes:
             samples.append(await one(i))
 
+    cpu = cpu_seconds()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return summary(samples, time.perf_counter() - started, concurrency)
+    wall_s = time.perf_counter() - started
+    spent = cpu_seconds()
+    spent.subtract(cpu)
+    return {
+        **summary(samples, wall_s, concurrency),
+        "engine_cores": round(spent["engine"] / wall_s, 3),
+        "cpu_ms_per_request": {role: round(1000 * spent[role] / n, 2) for role in sorted(spent)},
+    }
 
 
 async def throughput_scenarios(send: Send, requests: int, phase: str) -> dict[str, dict[str, Any]]:
@@ -162,7 +203,8 @@ async def throughput_scenarios(send: Send, requests: int, phase: str) -> dict[st
         result = await run_load(one, n, concurrency)
         console.log(
             f"{phase} {name}: {result['output_tokens_per_s']} tokens/s, "
-            f"TTFT p50 {result['ttft_p50_ms']} ms p95 {result['ttft_p95_ms']} ms"
+            f"TTFT p50 {result['ttft_p50_ms']} ms p95 {result['ttft_p95_ms']} ms, "
+            f"engine busy {result['engine_cores']} cores, CPU ms/request {result['cpu_ms_per_request']}"
         )
         return result
 
