@@ -208,13 +208,18 @@ class LLMServer:
             await self.forget_tenant(tenant_id)
 
     def shutdown(self) -> None:
-        """Stop the engine process and remove the decrypted adapter copies; safe to repeat."""
-        self.engine.shutdown()
+        """Stop the engine process and remove the decrypted adapter copies; repeating it does nothing.
+
+        The engine is let go, so that vLLM's own ``__del__`` runs now and not at interpreter exit,
+        where it fails (``'NoneType' object is not callable``)."""
+        engine = self.__dict__.pop("engine", None)  # None: shut down already, or __init__ failed
+        if engine is None:
+            return
+        engine.shutdown()
         self.adapters.close()
 
     def __del__(self) -> None:
         """Serve runs this when it stops a replica gracefully (scale-down, redeploy, shutdown), and
         Python when an in-process server is collected. The copies of a killed replica are removed
         by the next engine started on the node (``serving.adapters``)."""
-        if "engine" in self.__dict__:  # __init__ finished
-            self.shutdown()
+        self.shutdown()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -392,3 +394,26 @@ def test_a_deleted_tenants_adapter_is_gone_from_the_engine(
         assert chat(http, key, model=model, **GREEDY).status_code == 401
     assert not copies.exists() and "doomed" not in gw.llm.adapters.tenants()
     assert not Path(gw.settings.storage_root, "tenants", "doomed").exists()
+
+
+# An in-process engine, shut down explicitly, then the interpreter exits (as bench.serving does).
+SHUT_DOWN_AND_EXIT = """
+import sys
+from cluster.settings import load_settings
+from serving.llm import LLMServer
+if __name__ == "__main__":
+    llm = LLMServer(load_settings(storage_root=sys.argv[1]), "engram-tiny")
+    llm.shutdown()
+    llm.shutdown()
+"""
+
+
+def test_an_engine_shut_down_in_process_exits_cleanly(gw: ChatGateway) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SHUT_DOWN_AND_EXIT, gw.settings.storage_root],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Exception ignored" not in done.stderr, done.stderr[-2000:]
