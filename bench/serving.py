@@ -48,6 +48,7 @@ from rich.console import Console
 from actors.models import Adapter, ModelRegistry
 from bench.common import free_port, percentiles, scratch, served
 from cluster.settings import Settings, load_settings
+from serving.llm import Generation, LLMServer
 from training.bootstrap import ensure_base_model, random_adapter
 
 ADMIN = "bench-admin-key-0123456789"
@@ -220,12 +221,21 @@ async def throughput_scenarios(send: Send, requests: int, phase: str) -> dict[st
     }
 
 
+async def in_process(llm: LLMServer, request: Generation) -> Sample:
+    """One completion on an in-process engine: time to its first chunk, and its token counts."""
+    sent = time.perf_counter()
+    first, last = 0.0, None
+    async for chunk in llm.generate(request):
+        first = first or time.perf_counter()
+        last = chunk
+    assert last is not None
+    return Sample((first - sent) * 1000, last.completion_tokens, last.prompt_tokens)
+
+
 async def direct_phase(
     settings: Settings, adapters: list[Adapter], requests: int, max_tokens: int
 ) -> dict[str, Any]:
     """The scenarios on vLLM in this process (started here, shut down at the end)."""
-    from serving.llm import Generation, LLMServer
-
     started = time.perf_counter()
     llm = LLMServer(settings, BASE)
     engine_start_s = round(time.perf_counter() - started, 1)
@@ -239,13 +249,7 @@ async def direct_phase(
             temperature=0.0,
             adapter=None if adapter is None else adapters[adapter],
         )
-        sent = time.perf_counter()
-        first, last = 0.0, None
-        async for chunk in llm.generate(request):
-            first = first or time.perf_counter()
-            last = chunk
-        assert last is not None
-        return Sample((first - sent) * 1000, last.completion_tokens, last.prompt_tokens)
+        return await in_process(llm, request)
 
     try:
         return {"engine_start_s": engine_start_s, **await throughput_scenarios(send, requests, "direct")}

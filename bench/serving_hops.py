@@ -34,7 +34,18 @@ from fastapi import FastAPI, Request  # here, not in the functions: FastAPI read
 from fastapi.responses import StreamingResponse
 
 from bench.common import free_port, scratch
-from bench.serving import ADMIN, BASE, Messages, Sample, console, messages, run_load, stream_chat, tenant_key
+from bench.serving import (
+    ADMIN,
+    BASE,
+    Messages,
+    Sample,
+    console,
+    in_process,
+    messages,
+    run_load,
+    stream_chat,
+    tenant_key,
+)
 from cluster.settings import Settings, load_settings
 from serving.llm import Generation, LLMServer
 
@@ -133,12 +144,7 @@ async def direct(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
 
     async def send(chat: Messages) -> Sample:
         request = Generation(chat, max_tokens=args.max_tokens, min_tokens=args.max_tokens, temperature=0.0)
-        sent, first, last = time.perf_counter(), 0.0, None
-        async for chunk in llm.generate(request):
-            first = first or time.perf_counter()
-            last = chunk
-        assert last is not None
-        return Sample((first - sent) * 1000, last.completion_tokens, last.prompt_tokens)
+        return await in_process(llm, request)
 
     try:
         return await rounds(send, "direct", args.rounds, args.requests)
