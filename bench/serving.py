@@ -257,6 +257,18 @@ async def direct_phase(
         llm.shutdown()
 
 
+def client(url: str) -> aiohttp.ClientSession:
+    """The HTTP client of the benches, for the served app at ``url``."""
+    timeout = aiohttp.ClientTimeout(total=300)
+    return aiohttp.ClientSession(url, timeout=timeout, connector=aiohttp.TCPConnector(limit=32))
+
+
+def chat_body(model: str, chat: Messages, max_tokens: int) -> dict[str, Any]:
+    """A greedy chat request of exactly ``max_tokens`` completion tokens."""
+    limits = {"max_tokens": max_tokens, "min_tokens": max_tokens}
+    return {"model": model, "messages": chat, **limits, "temperature": 0}
+
+
 async def stream_chat(http: aiohttp.ClientSession, headers: dict[str, str], body: dict[str, Any]) -> Sample:
     """One streamed chat completion: TTFT at its first event, tokens from its usage event."""
     body = {**body, "stream": True, "stream_options": {"include_usage": True}}
@@ -334,14 +346,7 @@ async def memory_scenario(
     console.log(f"{found} memories of {USER} searchable")
 
     def ask(name: str, i: int, memory: bool) -> Awaitable[Sample]:
-        body: dict[str, Any] = {
-            "model": BASE,
-            "messages": messages(name, i, MEMORY_QUESTIONS),
-            "user": USER,
-            "max_tokens": max_tokens,
-            "min_tokens": max_tokens,
-            "temperature": 0,
-        }
+        body = {**chat_body(BASE, messages(name, i, MEMORY_QUESTIONS), max_tokens), "user": USER}
         if not memory:
             body["memory"] = False
         return stream_chat(http, headers, body)
@@ -385,21 +390,12 @@ async def memory_scenario(
 
 async def http_phase(url: str, tenant: str, requests: int, max_tokens: int, pairs: int) -> dict[str, Any]:
     """The same scenarios through the served HTTP API, then the memory augmentation scenario."""
-    timeout = aiohttp.ClientTimeout(total=300)
-    connector = aiohttp.TCPConnector(limit=32)
-    async with aiohttp.ClientSession(url, timeout=timeout, connector=connector) as http:
+    async with client(url) as http:
         headers = await tenant_key(http, tenant)
 
         async def send(chat: Messages, adapter: int | None) -> Sample:
             model = BASE if adapter is None else f"ft:{BASE}:{tenant}:a{adapter}"
-            body = {
-                "model": model,
-                "messages": chat,
-                "max_tokens": max_tokens,
-                "min_tokens": max_tokens,
-                "temperature": 0,
-            }
-            return await stream_chat(http, headers, body)
+            return await stream_chat(http, headers, chat_body(model, chat, max_tokens))
 
         scenarios = await throughput_scenarios(send, requests, "http")
         return {**scenarios, "memory_c1": await memory_scenario(http, headers, pairs, max_tokens)}

@@ -29,7 +29,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
 from fastapi import FastAPI, Request  # here, not in the functions: FastAPI reads the annotations from globals
 from fastapi.responses import StreamingResponse
 
@@ -39,6 +38,8 @@ from bench.serving import (
     BASE,
     Messages,
     Sample,
+    chat_body,
+    client,
     console,
     in_process,
     messages,
@@ -153,19 +154,11 @@ async def direct(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
 
 
 async def over_http(url: str, variant: str, tenant: str | None, args: argparse.Namespace) -> dict[str, Any]:
-    timeout, connector = aiohttp.ClientTimeout(total=300), aiohttp.TCPConnector(limit=32)
-    async with aiohttp.ClientSession(url, timeout=timeout, connector=connector) as http:
+    async with client(url) as http:
         headers = {} if tenant is None else await tenant_key(http, tenant)
 
         def send(chat: Messages) -> Awaitable[Sample]:
-            body = {
-                "model": BASE,
-                "messages": chat,
-                "max_tokens": args.max_tokens,
-                "min_tokens": args.max_tokens,
-                "temperature": 0,
-            }
-            return stream_chat(http, headers, body)
+            return stream_chat(http, headers, chat_body(BASE, chat, args.max_tokens))
 
         return await rounds(send, variant, args.rounds, args.requests)
 
