@@ -6,9 +6,10 @@ spirit of Kueue (serving first, tenants' nominal quotas, borrowing of idle GPUs,
 borrowers; see ``actors.broker_policy``), and admitted workloads then ask Ray for exactly that
 many GPUs (``num_gpus=``), so Ray's scheduler places them on GPU nodes.
 
-``GPUBroker`` keeps every workload, decision event and nominal quota in SQL and re-applies the
-policy after each change. ``start_broker`` runs it as a named, detached actor that Ray restarts
-after a failure; a restarted broker reads its state back and carries on. Training runs are
+``GPUBroker`` keeps every workload and decision event in SQL, reads tenants' nominal GPU quotas
+from their quotas (``actors.quotas``), and re-applies the policy after each change.
+``start_broker`` runs it as a named, detached actor that Ray restarts after a failure; a
+restarted broker reads its state back and carries on. Training runs are
 executed by ``actors.broker_runner``; the broker knows nothing of what they train.
 """
 
@@ -57,9 +58,17 @@ from actors.broker_policy import (
 from actors.control import BROKER, NAMESPACE, actor_name, control_actor_options
 from actors.db import engine_for, metadata
 from actors.quotas import QuotaBook, QuotaExceededError, add_usage
-from cluster.errors import ConflictError, InvalidRequestError, NotFoundError
-from cluster.paths import tenant_path, validate_name, validate_tenant_id
-from cluster.settings import BrokerSettings, QuotaSettings, Settings
+from cluster import (
+    BrokerSettings,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    QuotaSettings,
+    Settings,
+    tenant_path,
+    validate_name,
+    validate_tenant_id,
+)
 
 gpu_workloads = Table(
     "gpu_workloads",
@@ -91,13 +100,6 @@ gpu_events = Table(
     Column("event", String(16), nullable=False),
     Column("message", Text, nullable=False),
     Index("ix_gpu_events_workload_id", "workload_id", "event_id"),
-)
-gpu_quotas = Table(
-    "gpu_quotas",
-    metadata,
-    Column("tenant_id", String(63), primary_key=True),
-    Column("nominal_gpus", Float, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -183,25 +185,9 @@ class GPUBroker:
             return self.capacity_gpus
         return float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
 
-    def set_nominal(self, tenant_id: str, gpus: float | None) -> None:
-        """Set a tenant's nominal GPU quota; None goes back to the default."""
-        validate_tenant_id(tenant_id)
-        if gpus is not None and gpus < 0:
-            raise InvalidRequestError("a nominal GPU quota cannot be negative", param="nominal_gpus")
-        with self.engine.begin() as db:
-            db.execute(gpu_quotas.delete().where(gpu_quotas.c.tenant_id == tenant_id))
-            if gpus is not None:
-                db.execute(
-                    insert(gpu_quotas).values(tenant_id=tenant_id, nominal_gpus=gpus, updated_at=_now())
-                )
-        self.schedule()
-
     def nominal(self, tenant_id: str) -> float:
-        with self.engine.connect() as db:
-            value = db.execute(
-                select(gpu_quotas.c.nominal_gpus).where(gpu_quotas.c.tenant_id == tenant_id)
-            ).scalar()
-        return self.settings.default_nominal_gpus if value is None else float(value)
+        """The tenant's nominal GPU quota (``TenantLimits.nominal_gpus``, set with its other limits)."""
+        return self.quotas.get(tenant_id).nominal_gpus
 
     def poll_interval(self) -> float:
         return self.settings.poll_s
@@ -640,14 +626,12 @@ def get_broker(name: str, namespace: str = NAMESPACE) -> ActorHandle:
     return ray.get_actor(name, namespace=namespace)
 
 
-def set_nominal_gpus(settings: Settings, tenant_id: str, gpus: float | None) -> None:
-    """Set a tenant's nominal GPU quota through the running broker actor (the one decider), or
-    directly in SQL when none runs (the next broker reads it at start)."""
+def replan(settings: Settings) -> None:
+    """Ask the running broker actor to decide again now (a tenant's quota changed); without one,
+    the next broker reads the quotas when it starts."""
     try:
         handle = get_broker(broker_name(settings)) if ray.is_initialized() else None
     except ValueError:
-        handle = None
-    if handle is None:
-        GPUBroker.from_settings(settings).set_nominal(tenant_id, gpus)
-    else:
-        ray.get(handle.set_nominal.remote(tenant_id, gpus))
+        return
+    if handle is not None:
+        ray.get(handle.schedule.remote())

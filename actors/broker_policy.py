@@ -11,8 +11,8 @@ The policy, applied by ``GPUBroker.schedule`` after every change:
    free GPUs are not enough, training is preempted for them: borrowing runs before runs within
    their tenant's nominal quota, the lowest priority class first, the newest admitted first
    among equals. Training only ever has what serving leaves idle.
-2. **Nominal quotas (fair share).** Each tenant has a nominal GPU quota (``gpu_quotas``, else
-   ``BrokerSettings.default_nominal_gpus``). Pending training is taken by priority class
+2. **Nominal quotas (fair share).** Each tenant has a nominal GPU quota (``nominal_gpus`` of its
+   quota, ``actors.quotas``). Pending training is taken by priority class
    (interactive before batch), then age; a run that fits in its tenant's nominal quota (counting
    the tenant's runs of the same or a higher class) is admitted, and if the GPUs are held by
    others' borrowing runs, or by the same tenant's lower-priority runs, those are preempted to

@@ -41,8 +41,7 @@ from ray.exceptions import RayError, RayTaskError
 from actors.broker import TERMINAL, Lease
 from actors.control import unwrap
 from actors.keys import DataKeys
-from cluster.crypto import SUFFIX, Sealing, decrypt_stream, encrypt_stream
-from cluster.settings import Settings
+from cluster import Settings, crypto
 
 TrainState = dict[str, Any]
 _CHECKPOINT = re.compile(r"^step-(\d{9})\.pt\.enc$")
@@ -64,7 +63,7 @@ class StepLoop:
     checkpoint_every: int = 50
 
 
-def save_checkpoint(folder: str, step: int, state: TrainState, sealing: Sealing) -> str:
+def save_checkpoint(folder: str, step: int, state: TrainState, sealing: crypto.Sealing) -> str:
     """Write the state after ``step`` steps, sealed, atomically as ``step-<n>.pt.enc``; older ones
     are removed."""
     import torch
@@ -72,13 +71,13 @@ def save_checkpoint(folder: str, step: int, state: TrainState, sealing: Sealing)
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:09d}.pt"
-    target = path / f"{name}{SUFFIX}"
+    target = path / f"{name}{crypto.SUFFIX}"
     partial = path / f".{target.name}.partial"
     plain = io.BytesIO()
     torch.save(state, plain)
     plain.seek(0)
     with open(partial, "wb") as out:
-        encrypt_stream(plain, out, sealing.key, f"{sealing.context}/{name}")
+        crypto.encrypt_stream(plain, out, sealing.key, f"{sealing.context}/{name}")
     os.replace(partial, target)
     for old in path.iterdir():
         if _CHECKPOINT.match(old.name) and old != target:
@@ -86,7 +85,7 @@ def save_checkpoint(folder: str, step: int, state: TrainState, sealing: Sealing)
     return str(target)
 
 
-def load_checkpoint(folder: str, sealing: Sealing) -> tuple[int, TrainState, str] | None:
+def load_checkpoint(folder: str, sealing: crypto.Sealing) -> tuple[int, TrainState, str] | None:
     """The newest checkpoint in ``folder``: (steps done, state, path); None when there is none.
 
     DecryptionError for a file sealed with another key or for another tenant, workload or step."""
@@ -103,8 +102,8 @@ def load_checkpoint(folder: str, sealing: Sealing) -> tuple[int, TrainState, str
     step, newest = found[-1]
     plain = io.BytesIO()
     with open(newest, "rb") as sealed:
-        name = newest.name.removesuffix(SUFFIX)
-        decrypt_stream(sealed, plain, sealing.key, f"{sealing.context}/{name}", name=str(newest))
+        name = newest.name.removesuffix(crypto.SUFFIX)
+        crypto.decrypt_stream(sealed, plain, sealing.key, f"{sealing.context}/{name}", name=str(newest))
     plain.seek(0)
     return step, torch.load(plain, weights_only=True), str(newest)
 
@@ -114,7 +113,7 @@ def _call(broker: ActorHandle, method: str, *args: Any, **kwargs: Any) -> Any:
     return unwrap(getattr(broker, method).remote(*args, **kwargs))
 
 
-def run_attempt(broker: ActorHandle, loop: StepLoop, lease: Lease, sealing: Sealing) -> str:
+def run_attempt(broker: ActorHandle, loop: StepLoop, lease: Lease, sealing: crypto.Sealing) -> str:
     """One admission's run of ``loop`` (inside a Ray task holding ``lease.gpus``).
 
     Returns "finished", "stopped" (preempted or cancelled, after a checkpoint) or "stale" (the

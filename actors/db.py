@@ -28,8 +28,8 @@ TABLE_MODULES = (
     "actors.audit",
     "actors.keys",
     "actors.broker",
-    "training.files",
-    "training.jobs",
+    "actors.files",
+    "actors.jobs",
 )
 MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL advisory lock key of the migration step (any constant shared by all processes).

@@ -34,13 +34,11 @@ from sqlalchemy.engine import Connection
 
 from actors.broker import cancel_tenant, gpu_events, gpu_workloads
 from actors.db import engine_for, load_tables
+from actors.jobs import fine_tune_events, fine_tune_jobs
 from actors.keys import destroy_key, secure_delete
 from actors.models import model_deployments, model_versions, models
 from actors.tenants import api_keys, tenants
-from cluster.errors import NotFoundError
-from cluster.paths import tenant_path, tenant_root, validate_tenant_id
-from cluster.settings import Settings
-from training.jobs import fine_tune_events, fine_tune_jobs
+from cluster import NotFoundError, Settings, tenant_path, tenant_root, validate_tenant_id
 
 # Tables whose rows of a deleted tenant stay, and why.
 KEPT = {

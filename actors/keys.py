@@ -15,10 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from actors.db import engine_for, metadata
-from cluster.crypto import Sealing, master_key, new_key, unwrap_key, wrap_key
-from cluster.errors import KeyDestroyedError, NotFoundError
-from cluster.paths import validate_tenant_id
-from cluster.settings import Settings
+from cluster import KeyDestroyedError, NotFoundError, Settings, crypto, validate_tenant_id
 
 data_keys = Table(
     "data_keys",
@@ -64,7 +61,7 @@ class DataKeys:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DataKeys:
-        return cls(settings.api.control_db_url(settings.storage_root), master_key(settings))
+        return cls(settings.api.control_db_url(settings.storage_root), crypto.master_key(settings))
 
     def __repr__(self) -> str:
         return f"DataKeys({self.engine.url!r})"
@@ -86,16 +83,16 @@ class DataKeys:
                         param="tenant_id",
                         tenant_id=tenant_id,
                     )
-                return unwrap_key(self._master, row.wrapped_key, tenant_id)
+                return crypto.unwrap_key(self._master, row.wrapped_key, tenant_id)
             if not create:
                 raise NotFoundError(f"tenant {tenant_id!r} has no data key", param="tenant_id")
-            data_key = new_key()
+            data_key = crypto.new_key()
             try:
                 with self.engine.begin() as db:
                     db.execute(
                         insert(data_keys).values(
                             tenant_id=tenant_id,
-                            wrapped_key=wrap_key(self._master, data_key, tenant_id),
+                            wrapped_key=crypto.wrap_key(self._master, data_key, tenant_id),
                             created_at=datetime.now(UTC),
                         )
                     )
@@ -104,11 +101,11 @@ class DataKeys:
                 continue
         raise NotFoundError(f"tenant {tenant_id!r} has no data key", param="tenant_id")
 
-    def checkpoint_sealing(self, tenant_id: str, run_id: str) -> Sealing:
+    def checkpoint_sealing(self, tenant_id: str, run_id: str) -> crypto.Sealing:
         """What seals a training run's checkpoints: the tenant's key, bound to the run's folder.
 
         KeyDestroyedError once the tenant was deleted: nothing more is written for it."""
-        return Sealing(self.key(tenant_id), f"{tenant_id}/checkpoints/{run_id}")
+        return crypto.Sealing(self.key(tenant_id), f"{tenant_id}/checkpoints/{run_id}")
 
     def destroy(self, tenant_id: str) -> bool:
         """Destroy the tenant's data key; True if a live key was destroyed."""

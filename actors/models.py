@@ -3,7 +3,9 @@
 A fine-tuned model is named ``ft:<base>:<tenant>:<suffix>`` and belongs to one tenant; each
 of its versions is a LoRA adapter folder under that tenant's storage
 (``tenants/<tenant>/adapters/<base>.<suffix>/v<n>``). One version is deployed: that is the
-one a chat request naming the model gets. ``resolve`` is tenant-scoped: another tenant's
+one a chat request naming the model gets (``VersionState``: ``deployed``; the others are ``ready``
+to deploy, or ``retired`` with their files removed). Every switch of the served version is a
+``DeploymentAction`` in the model's history. ``resolve`` is tenant-scoped: another tenant's
 model is "not found", exactly like a model that does not exist.
 
 Adapters are encrypted at rest with the tenant's data key (``cluster.crypto``): the version
@@ -17,7 +19,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -36,10 +38,19 @@ from sqlalchemy import update as sql_update
 
 from actors.db import engine_for, metadata
 from actors.keys import DataKeys
-from cluster.crypto import encrypt_tree
-from cluster.errors import ConflictError, InvalidIdError, NotFoundError
-from cluster.paths import tenant_path, validate_name, validate_tenant_id
-from cluster.settings import Settings
+from cluster import (
+    ConflictError,
+    InvalidIdError,
+    NotFoundError,
+    Settings,
+    crypto,
+    tenant_path,
+    validate_name,
+    validate_tenant_id,
+)
+
+VersionState = Literal["deployed", "ready", "retired"]
+DeploymentAction = Literal["deploy", "rollback"]
 
 models = Table(
     "models",
@@ -72,7 +83,7 @@ model_deployments = Table(
     Column("deployment_id", Integer, primary_key=True, autoincrement=True),
     Column("model", String(300), ForeignKey("models.model"), nullable=False, index=True),
     Column("version", Integer, nullable=False),
-    Column("action", String(16), nullable=False),  # deploy | rollback
+    Column("action", String(16), nullable=False),  # a DeploymentAction
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
@@ -170,7 +181,7 @@ class ModelRegistry:
             version = (last or 0) + 1
             target = Path(tenant_path(self.storage_root, tenant_id, "adapters", folder, f"v{version}"))
             # appears whole (replacing what a registration that failed after writing left) or not at all
-            encrypt_tree(source, target, data_key, adapter_context(tenant_id, folder, version))
+            crypto.encrypt_tree(source, target, data_key, adapter_context(tenant_id, folder, version))
             now = datetime.now(UTC)
             db.execute(
                 insert(model_versions).values(
@@ -255,7 +266,7 @@ class ModelRegistry:
                     "job_id": v.job_id,
                     "lineage": v.lineage,
                     "metrics": v.metrics,
-                    "retired": v.retired_at is not None,
+                    "state": _state(v.version, v.retired_at, row.deployed_version),
                 }
                 for v in versions
             ],
@@ -335,7 +346,13 @@ class ModelRegistry:
             raise ConflictError(f"version {version} of {model} is retired", param="version")
 
 
-def _switch(db: Any, model: str, version: int, action: str) -> None:
+def _state(version: int, retired_at: datetime | None, deployed_version: int | None) -> VersionState:
+    if retired_at is not None:
+        return "retired"
+    return "deployed" if version == deployed_version else "ready"
+
+
+def _switch(db: Any, model: str, version: int, action: DeploymentAction) -> None:
     """Make ``version`` the served one and record it in the deployment history."""
     db.execute(sql_update(models).where(models.c.model == model).values(deployed_version=version))
     record = {"model": model, "version": version, "action": action, "at": datetime.now(UTC)}

@@ -1,41 +1,46 @@
 """Per-tenant quotas and metered usage, durable in SQL.
 
-A tenant's quota is the settings' defaults (``Settings.quotas``) with the fields an admin set
-for it on top; ``None`` is unlimited. Usage is metered in hourly buckets per metric
-(``requests``, ``prompt_tokens``, ``completion_tokens``, ``gpu_seconds``), added to with one
-upsert per bucket, so any number of gateways and workers can meter at once.
+A tenant's quota is a ``TenantLimits`` (``cluster.settings``, the one definition of a quota): the
+settings' defaults (``Settings.quotas``) with the fields an admin set for it on top; ``None`` is
+unlimited. The ``quotas`` table has one nullable column per field of ``TenantLimits`` (null: the
+default), made from the fields themselves. The GPU broker reads ``nominal_gpus`` from here.
+Usage is metered in hourly buckets per metric (``requests``, ``prompt_tokens``,
+``completion_tokens``, ``gpu_seconds``), added to with one upsert per bucket, so any number of
+gateways and workers can meter at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, String, Table, delete, select
+from sqlalchemy import BigInteger, Column, DateTime, Float, String, Table, delete, select
 from sqlalchemy import func as sql
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from actors.db import engine_for, metadata
 from actors.tenants import tenants
-from cluster.errors import EngramError, NotFoundError
-from cluster.paths import validate_tenant_id
-from cluster.settings import QuotaSettings
+from cluster import EngramError, NotFoundError, QuotaSettings, TenantLimits, validate_tenant_id
 
 Metric = Literal["requests", "prompt_tokens", "completion_tokens", "gpu_seconds"]
 METRICS: tuple[Metric, ...] = get_args(Metric)
+LIMITS: tuple[str, ...] = tuple(TenantLimits.model_fields)  # the quota's fields, in order
+
+
+def _column(name: str) -> Column[Any]:
+    """The nullable SQL column of one ``TenantLimits`` field: its override, null for the default."""
+    annotation = TenantLimits.model_fields[name].annotation
+    numbers = set(get_args(annotation)) or {annotation}
+    return Column(name, Float if float in numbers else BigInteger)
+
 
 quotas = Table(
     "quotas",
     metadata,
     Column("tenant_id", String(63), primary_key=True),
-    Column("requests_per_s", Float),
-    Column("tokens_per_min", Integer),
-    Column("storage_bytes", BigInteger),
-    Column("concurrent_jobs", Integer),
-    Column("gpu_seconds", Float),
+    *(_column(name) for name in LIMITS),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 usage = Table(
@@ -50,24 +55,6 @@ usage = Table(
 
 class QuotaExceededError(EngramError, RuntimeError):
     """A tenant is at one of its limits; ``param`` names the quota, ``retry_after`` (s) when waiting helps."""
-
-
-@dataclass(frozen=True)
-class Quota:
-    """A tenant's effective limits (None: unlimited)."""
-
-    requests_per_s: float
-    tokens_per_min: int | None
-    storage_bytes: int | None
-    concurrent_jobs: int | None
-    gpu_seconds: float | None
-
-    @classmethod
-    def defaults(cls, settings: QuotaSettings) -> Quota:
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
-
-
-SETTABLE = tuple(f.name for f in fields(Quota))
 
 
 def hour_of(at: datetime) -> datetime:
@@ -87,23 +74,27 @@ class QuotaBook:
 
     # --- quotas ---------------------------------------------------------------------------
 
-    def get(self, tenant_id: str) -> Quota:
+    def get(self, tenant_id: str) -> TenantLimits:
         """The tenant's effective quota: defaults, with what an admin set on top."""
         with self.engine.connect() as db:
             row = db.execute(select(quotas).where(quotas.c.tenant_id == tenant_id)).first()
-        quota = Quota.defaults(self.defaults)
+        quota = self.defaults.limits()
         if row is None:
             return quota
-        overrides = {name: getattr(row, name) for name in SETTABLE if getattr(row, name) is not None}
-        return replace(quota, **overrides)
+        overrides = {name: getattr(row, name) for name in LIMITS if getattr(row, name) is not None}
+        return quota.model_copy(update=overrides)
 
-    def set(self, tenant_id: str, limits: dict[str, Any]) -> Quota:
-        """Replace the tenant's overrides by ``limits`` (fields left out go back to the defaults)."""
+    def set(self, tenant_id: str, limits: dict[str, Any]) -> TenantLimits:
+        """Replace the tenant's overrides by ``limits`` (fields left out or None go back to the defaults).
+
+        The nominal GPU quota counts from the broker's next decision (at most a second away)."""
         validate_tenant_id(tenant_id)
-        unknown = sorted(set(limits) - set(SETTABLE))
+        unknown = sorted(set(limits) - set(LIMITS))
         if unknown:
-            raise ValueError(f"unknown quota fields {unknown}; valid: {', '.join(SETTABLE)}")
-        row = {name: limits.get(name) for name in SETTABLE} | {"updated_at": datetime.now(UTC)}
+            raise ValueError(f"unknown quota fields {unknown}; valid: {', '.join(LIMITS)}")
+        checked = TenantLimits.model_validate(self.defaults.limits().model_dump() | _given(limits))
+        row = {name: getattr(checked, name) if name in _given(limits) else None for name in LIMITS}
+        row["updated_at"] = datetime.now(UTC)
         with self.engine.begin() as db:
             known = db.execute(select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)).first()
             if known is None:
@@ -201,5 +192,5 @@ def _add(db: Connection, tenant_id: str, metric: str, hour: datetime, value: flo
     )
 
 
-def quota_dict(quota: Quota) -> dict[str, Any]:
-    return asdict(quota)
+def _given(limits: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in limits.items() if value is not None}

@@ -22,8 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from actors.db import engine_for, metadata
-from cluster.errors import ConflictError, NotFoundError
-from cluster.paths import validate_tenant_id
+from cluster import ConflictError, NotFoundError, validate_tenant_id
 
 KEY_PREFIX = "egk_"
 

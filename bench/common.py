@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from cluster.settings import Settings
+from cluster import Settings
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
@@ -54,7 +54,7 @@ def served(settings: Settings) -> Iterator[str]:
     import ray
     from ray import serve
 
-    from cluster.runtime import start_serving
+    from serving import start_serving
 
     url = start_serving(settings)
     try:

@@ -16,7 +16,7 @@ import time
 import httpx
 
 from bench.common import free_port, percentiles, scratch, served
-from cluster.settings import load_settings
+from cluster import load_settings
 
 ADMIN = "bench-admin-key-0123456789"
 

@@ -79,10 +79,9 @@ def main() -> None:
     import ray
 
     from bench.common import scratch
-    from cluster.settings import load_settings
-    from memory import TenantStore, build, ingest_rows
-    from memory.embed import get_embedder
-    from memory.synthetic import generate
+    from cluster import load_settings
+    from memory import TenantStore, build, get_embedder, ingest_rows
+    from synthetic import generate
 
     per_user = 200
     data = generate(

@@ -28,9 +28,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cluster.settings import RetrievalSettings, Settings, load_settings
+from cluster import RetrievalSettings, Settings, load_settings
 from memory.retrieval import Mode
-from memory.synthetic import Question, SyntheticData
+from synthetic import Question, SyntheticData
 
 CUTOFFS = (5, 10, 25)
 TENANT = "bench"
@@ -201,7 +201,7 @@ def main() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
     from memory import TenantStore
-    from memory.synthetic import generate
+    from synthetic import generate
 
     data = generate(
         users=args.users,

@@ -23,14 +23,11 @@ from typing import Any
 import httpx
 
 from bench.common import free_port, scratch, served, timed
-from cluster.settings import Settings, load_settings
-from memory.embed import get_embedder
+from cluster import Settings, load_settings
+from memory import TenantStore, get_embedder, query_embedder, search
 from memory.ids import memory_id
-from memory.retrieval import query_embedder
-from memory.search import search
 from memory.stages import rows_to_table
-from memory.store import TenantStore
-from memory.synthetic import generate
+from synthetic import generate
 
 ADMIN = "bench-admin-key-0123456789"
 KINDS = ("episode", "episode", "episode", "fact", "preference", "summary")

@@ -45,11 +45,11 @@ import aiohttp
 import psutil
 from rich.console import Console
 
-from actors.models import Adapter, ModelRegistry
+from actors import Adapter, ModelRegistry
 from bench.common import free_port, percentiles, scratch, served
-from cluster.settings import Settings, load_settings
-from serving.llm import Generation, LLMServer
-from training.bootstrap import ensure_base_model, random_adapter
+from cluster import Settings, load_settings
+from serving import Generation, LLMServer
+from training import ensure_base_model, random_adapter
 
 ADMIN = "bench-admin-key-0123456789"
 BASE = "engram-tiny"

@@ -47,8 +47,8 @@ from bench.serving import (
     stream_chat,
     tenant_key,
 )
-from cluster.settings import Settings, load_settings
-from serving.llm import Generation, LLMServer
+from cluster import Settings, load_settings
+from serving import Generation, LLMServer
 
 CONCURRENCY = 8
 Send = Callable[[Messages], Awaitable[Sample]]
@@ -95,7 +95,7 @@ def one_hop(settings: Settings) -> Any:
     """An ingress replica with the engine in it, on the LLM deployment's resources."""
     from ray import serve
 
-    from serving.llm import engine_env
+    from serving import engine_env
 
     api = FastAPI()
 
@@ -120,7 +120,7 @@ def two_hop(settings: Settings) -> Any:
     from ray import serve
     from ray.serve.handle import DeploymentHandle
 
-    from serving.context import stream
+    from serving import LLM, connect
     from serving.deployments import llm_deployment
 
     api = FastAPI()
@@ -128,12 +128,12 @@ def two_hop(settings: Settings) -> Any:
     @serve.ingress(api)
     class TwoHop:
         def __init__(self, llm: DeploymentHandle) -> None:
-            self.llm = llm
+            self.llm = connect(llm, LLM)
 
         @api.post("/v1/chat/completions")
         async def chat(self, request: Request) -> StreamingResponse:
             body = await request.json()
-            chunks = stream(self.llm, "generate", generation(body))
+            chunks = self.llm.generate(generation(body))
             return StreamingResponse(events(body, chunks), media_type="text/event-stream")
 
     gateway = serve.deployment(name="Gateway", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
@@ -177,8 +177,8 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from cluster.runtime import ensure_ray
-    from serving.deployments import build_app
+    from cluster import ensure_ray
+    from serving import build_app
 
     settings = load_settings(
         storage_root=scratch("engram-serving-hops-"),
@@ -186,7 +186,7 @@ def main() -> None:
         llm={"min_replicas": 1, "max_replicas": 1},
     )
     results = {"direct": asyncio.run(direct(settings, args))}
-    ensure_ray(settings, num_cpus=(os.cpu_count() or 1) + 2)  # as cluster.runtime.start_serving
+    ensure_ray(settings, num_cpus=(os.cpu_count() or 1) + 2)  # as serving.start_serving
     serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
     url = f"http://{settings.api.host}:{settings.api.port}"
     try:

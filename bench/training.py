@@ -72,8 +72,7 @@ def main() -> None:
     import ray
 
     from bench.common import scratch
-    from training.bootstrap import bootstrap_model
-    from training.recipe import FitResult, fit, load_config, train_local
+    from training import FitResult, bootstrap_model, fit, load_config, train_local
 
     root = Path(scratch("engram-bench-training-"))
     base = bootstrap_model(root / "base")

@@ -86,17 +86,3 @@ def embedding_actor_resources(embedding: EmbeddingSettings) -> dict[str, Any]:
     if embedding_device() == "cuda":
         return {"num_gpus": embedding.gpu_fraction, "num_cpus": 0.5}
     return {"num_cpus": 1}
-
-
-def start_serving(settings: Settings) -> str:
-    """Run the Engram Serve application on the connected (or a new local) Ray; returns its URL."""
-    from ray import serve
-
-    from serving.deployments import build_app
-
-    # The always-on deployments hold about one logical CPU; a local Ray declares two more than
-    # the machine has so that Ray Data builds started by the builder can still schedule.
-    ensure_ray(settings, num_cpus=(os.cpu_count() or 1) + 2)
-    serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
-    serve.run(build_app(settings), name="engram", route_prefix="/")
-    return f"http://{settings.api.host}:{settings.api.port}"

@@ -23,11 +23,12 @@ from pydantic import (
     model_validator,
 )
 
-from cluster import envs
+import cluster.envs as envs
 from cluster.errors import ConfigError, NotFoundError
+from cluster.paths import validate_name, validate_tenant_id
+from cluster.schemas import MemoryKind
 
 PiiKind = Literal["card", "email", "phone"]
-MemoryKind = Literal["episode", "fact", "preference", "summary"]
 
 
 DEFAULT_PII: tuple[PiiKind, ...] = ("card", "email", "phone")
@@ -152,14 +153,13 @@ class ApiSettings(StrictModel):
         return f"sqlite:///{storage_root}/control.db"
 
 
-class QuotaSettings(StrictModel):
-    """Every tenant's default limits; ``PUT /admin/tenants/{id}/quota`` overrides them per tenant.
-
-    None means unlimited.
-    """
+class TenantLimits(StrictModel):
+    """What a tenant may use: the one definition of a quota. ``quotas`` in the settings holds every
+    tenant's defaults; ``PUT /admin/tenants/{id}/quota`` overrides them per tenant, the SQL columns of
+    those overrides (``actors.quotas``) and that route's request body (``serving.usage``) are made from
+    these fields. None means unlimited."""
 
     requests_per_s: float = Field(200.0, gt=0, description="API requests per second per tenant before 429.")
-    burst: int = Field(400, ge=1, description="Requests a tenant may make at once above its rate.")
     tokens_per_min: int | None = Field(
         None, ge=1, description="LLM tokens (prompt + completion) per minute per tenant before 429."
     )
@@ -168,6 +168,18 @@ class QuotaSettings(StrictModel):
     )
     concurrent_jobs: int | None = Field(2, ge=0, description="Fine-tune jobs a tenant may run at once.")
     gpu_seconds: float | None = Field(None, ge=0, description="GPU-seconds a tenant may use per period.")
+    nominal_gpus: float = Field(
+        1.0,
+        ge=0,
+        description="GPUs the GPU broker guarantees the tenant's fine-tunes (its nominal quota); more is "
+        "borrowed while idle and given back when asked.",
+    )
+
+
+class QuotaSettings(TenantLimits):
+    """Every tenant's default limits (``TenantLimits``), and how gateways enforce and meter them."""
+
+    burst: int = Field(400, ge=1, description="Requests a tenant may make at once above its rate.")
     gpu_period_days: int = Field(30, ge=1, description="Length of the GPU-seconds period (rolling), days.")
     usage_flush_s: float = Field(
         1.0, gt=0, description="How often a gateway writes the usage it metered to the database."
@@ -176,15 +188,16 @@ class QuotaSettings(StrictModel):
         2.0, ge=0, description="How long a gateway trusts a tenant's quota and storage size it read."
     )
 
+    def limits(self) -> TenantLimits:
+        """The default limits alone."""
+        return TenantLimits(**{name: getattr(self, name) for name in TenantLimits.model_fields})
+
 
 class BrokerSettings(StrictModel):
     """The GPU broker: who gets pooled GPUs (serving first, training borrows what is idle)."""
 
     capacity_gpus: float | None = Field(
         None, ge=0, description="GPUs the broker pools; None: the Ray cluster's GPUs, read at each decision."
-    )
-    default_nominal_gpus: float = Field(
-        1.0, ge=0, description="Nominal GPU quota of a tenant with none set: what it uses without borrowing."
     )
     poll_s: float = Field(
         0.2,
@@ -393,8 +406,6 @@ class LLMSettings(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> LLMSettings:
-        from cluster.paths import validate_name
-
         for name in self.base_models:
             validate_name(name, "llm.base_models")
         if self.min_replicas > self.max_replicas:
@@ -464,8 +475,6 @@ class Settings(StrictModel):
 
     @model_validator(mode="after")
     def _check_tenant_ids(self) -> Settings:
-        from cluster.paths import validate_tenant_id
-
         for tenant in self.pii.tenants:
             validate_tenant_id(tenant)
         return self

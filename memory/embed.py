@@ -19,9 +19,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from cluster import envs
-from cluster.errors import ConfigError
-from cluster.registry import Registry
+from cluster import ConfigError, Registry, envs
 
 Device = Literal["cpu", "cuda"]
 

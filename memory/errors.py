@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cluster.errors import EngramError
+from cluster import EngramError
 
 
 class IngestError(EngramError, ValueError):

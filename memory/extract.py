@@ -19,18 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-from cluster.registry import Registry
+from cluster import MemoryKind, Registry
 
 __all__ = ["EXTRACTORS", "Extraction", "Extractor", "RuleExtractor", "get_extractor"]
-
-Kind = Literal["fact", "preference"]
 
 
 @dataclass(frozen=True)
 class Extraction:
     """One fact or preference stated in a signal."""
 
-    kind: Kind
+    kind: MemoryKind  # one of SLOTTED_KINDS
     slot: str
     value: str
     text: str

@@ -18,10 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cluster.errors import InvalidIdError
-from cluster.paths import validate_user_id
-from cluster.settings import IngestSettings
-from memory import schemas
+from cluster import IngestSettings, InvalidIdError, schemas, validate_user_id
 from memory.errors import IngestError
 from memory.store import TenantStore
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cluster.errors import NotFoundError
-from cluster.paths import validate_user_id
+from cluster import NotFoundError, validate_user_id
 from memory.search import get_memory
 from memory.stages import rows_to_table
 from memory.store import TenantStore, quote

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Collection
 
-from cluster.settings import PiiKind
+from cluster import PiiKind
 from memory.pii import redact
 
 _SPACE = re.compile(r"\s+")

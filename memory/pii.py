@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 
-from cluster.settings import PiiKind
+from cluster import PiiKind
 
 __all__ = ["PiiKind", "redact"]
 

@@ -28,8 +28,7 @@ import pyarrow.compute as pc
 import ray
 from lancedb.table import Table
 
-from cluster.runtime import embedding_actor_resources, embedding_actors, embedding_device, ensure_ray
-from cluster.settings import Settings
+from cluster import Settings, embedding_actor_resources, embedding_actors, embedding_device, ensure_ray
 from memory import stages
 from memory.consolidate import Policy
 from memory.embed import Embedder

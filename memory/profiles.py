@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from memory import schemas
+from cluster import SLOTTED_KINDS, schemas
 from memory.store import TenantStore, in_list
 
 
@@ -57,7 +57,7 @@ def build_profiles(store: TenantStore, user_ids: list[str], *, top_topics: int, 
             topics[user][phrase] += support
     facts = (
         memories.search()
-        .where(f"{users} AND kind IN ('fact', 'preference') AND valid_to IS NULL")
+        .where(f"{users} AND {in_list('kind', SLOTTED_KINDS)} AND valid_to IS NULL")
         .select(["user_id", "slot", "value"])
         .limit(None)
         .to_arrow()

@@ -30,12 +30,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from cluster.settings import MemoryKind, RetrievalSettings
+from cluster import SLOTTED_KINDS, MemoryKind, RetrievalSettings
 from memory.dates import DateMention
 from memory.retrieval import QueryPlan, Row
 
 _DAY = timedelta(days=1)
-_STATES = ("fact", "preference")
 
 
 def recency(row: Row, at: datetime, half_life_days: Mapping[MemoryKind, float]) -> float:
@@ -58,7 +57,7 @@ def temporal(row: Row, span: DateMention) -> float:
     """How well the memory's time matches ``span``: 1 inside, halving every quarter span (at
     least a day) away, so "last summer" still half-counts mid-September but not October."""
     start, end = span.start, span.end
-    if row["kind"] in _STATES:
+    if row["kind"] in SLOTTED_KINDS:
         valid_to = row["valid_to"]
         if row["valid_from"] < end and (valid_to is None or valid_to > start):
             return 1.0

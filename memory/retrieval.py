@@ -31,9 +31,7 @@ import pyarrow as pa
 from lancedb.query import FullTextOperator, MatchQuery
 from lancedb.table import AsyncTable
 
-from cluster.errors import EngramError
-from cluster.paths import validate_user_id
-from cluster.settings import RetrievalSettings
+from cluster import EngramError, RetrievalSettings, validate_user_id
 from memory.dates import DateMention, resolve_dates
 from memory.embed import Embedder, get_embedder
 from memory.stages import vectors_of

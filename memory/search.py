@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cluster.paths import validate_user_id
-from cluster.settings import RetrievalSettings
+from cluster import MEMORY_KINDS, MemoryKind, RetrievalSettings, validate_user_id
 from memory import ranking
 from memory.retrieval import (
     MODES,
@@ -36,7 +35,6 @@ from memory.retrieval import (
     utc,
     within,
 )
-from memory.schemas import KINDS
 from memory.stages import vectors_of
 from memory.store import TenantStore, in_list, quote
 
@@ -51,7 +49,7 @@ def search(
     *,
     k: int = 10,
     mode: Mode = "ranked",
-    kinds: list[str] | None = None,
+    kinds: list[MemoryKind] | None = None,
     as_of: datetime | None = None,
     include_superseded: bool = False,
     now: datetime | None = None,
@@ -73,9 +71,11 @@ def search(
     if not query.strip():
         raise SearchError("query must not be empty", param="query")
     validate_user_id(user_id)
-    unknown = sorted(set(kinds or ()) - set(KINDS))
+    unknown = sorted(set(kinds or ()) - set(MEMORY_KINDS))
     if unknown:
-        raise SearchError(f"unknown memory kinds {unknown}; valid kinds: {', '.join(KINDS)}", param="kinds")
+        raise SearchError(
+            f"unknown memory kinds {unknown}; valid kinds: {', '.join(MEMORY_KINDS)}", param="kinds"
+        )
     if not store.has("memories"):
         return []
     cfg = settings or _DEFAULTS
@@ -117,7 +117,7 @@ def list_memories(
     store: TenantStore,
     user_id: str | None = None,
     *,
-    kinds: list[str] | None = None,
+    kinds: list[MemoryKind] | None = None,
     current_only: bool = False,
     limit: int = 100,
     offset: int = 0,

@@ -18,8 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.settings import PiiKind
-from memory import schemas
+from cluster import PiiKind, schemas
 from memory.consolidate import Policy, consolidate_user
 from memory.dates import annotate, resolve_dates
 from memory.embed import Device, Embedder, get_embedder

@@ -21,8 +21,7 @@ import pyarrow.compute as pc
 from lancedb.index import FTS, Bitmap, BTree
 from lancedb.table import AsyncTable, Table
 
-from cluster.paths import tenant_path, validate_tenant_id
-from memory import schemas
+from cluster import schemas, tenant_path, validate_tenant_id
 
 log = logging.getLogger(__name__)
 

@@ -16,18 +16,15 @@ import threading
 import weakref
 from pathlib import Path
 
-from actors.keys import DataKeys
-from actors.models import Adapter
-from cluster.crypto import decrypt_tree, private_dir
-from cluster.paths import validate_tenant_id
-from cluster.settings import Settings
+from actors import Adapter, DataKeys
+from cluster import Settings, crypto, validate_tenant_id
 
 
 class DecryptedAdapters:
     def __init__(self, settings: Settings, keys: DataKeys | None = None) -> None:
         self.storage_root = settings.storage_root
         self.keys = keys or DataKeys.from_settings(settings)
-        self.root = private_dir(settings.security.scratch_dir, prefix="engram-adapters-")
+        self.root = crypto.private_dir(settings.security.scratch_dir, prefix="engram-adapters-")
         # removed at close(), when this object is collected, and at interpreter exit
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.root), True)
         self._copies: dict[tuple[str, int], Path] = {}
@@ -42,7 +39,7 @@ class DecryptedAdapters:
                 copy = self.root / adapter.tenant_id / str(adapter.lora_id)
                 shutil.rmtree(copy, ignore_errors=True)
                 data_key = self.keys.key(adapter.tenant_id, create=False)
-                decrypt_tree(adapter.path(self.storage_root), copy, data_key, adapter.context)
+                crypto.decrypt_tree(adapter.path(self.storage_root), copy, data_key, adapter.context)
                 self._copies[entry] = copy
             return str(copy)
 

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.deletion import delete_tenant as delete_everything
-from cluster.paths import TENANT_ID
+from actors import delete_tenant as delete_everything
+from cluster import TENANT_ID
 from serving.auth import admin_caller
 from serving.context import GatewayContext
 

@@ -11,11 +11,11 @@ import time
 from fastapi import Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from actors.audit import AuditEvent
-from cluster.paths import TENANT_ID
+from actors import AuditEvent
+from cluster import TENANT_ID
 from serving import admin, audit, chat, files, fine_tuning, memories, models, signals, usage, users
 from serving.auth import admin_caller
-from serving.context import GatewayContext, call
+from serving.context import GatewayContext
 from serving.errors import error_response, install
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -92,7 +92,7 @@ def create_app(ctx: GatewayContext) -> FastAPI:
 
     @app.get("/metrics", tags=["health"], dependencies=[Depends(admin_caller)])
     async def metrics() -> Response:
-        stats = await call(ctx.builder, "stats")
+        stats = await ctx.builder.stats()
         return Response(ctx.metrics.render(stats), media_type="text/plain; version=0.0.4")
 
     return app

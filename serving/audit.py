@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from cluster.paths import TENANT_ID
+from cluster import TENANT_ID
 from serving.auth import Caller, admin_caller, tenant_caller
 
 router = APIRouter(tags=["audit"])

@@ -15,21 +15,22 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from cluster.settings import Settings
-from memory.embed import Embedder, get_embedder
-from memory.pipeline import BuildReport, build, build_in_process
-from memory.store import TenantStore
+from cluster import Settings
+from memory import BuildReport, Embedder, TenantStore, build, build_in_process, get_embedder
 
 log = logging.getLogger(__name__)
+
+
+BuildStatus = Literal["queued", "running", "succeeded", "failed"]
 
 
 @dataclass
 class BuildRecord:
     id: str
     tenant_id: str
-    status: str = "queued"  # queued | running | succeeded | failed
+    status: BuildStatus = "queued"
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     finished_at: str | None = None
     signals: int = 0

@@ -21,12 +21,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from actors.models import Adapter
-from cluster.errors import NotFoundError
-from cluster.paths import USER_ID
-from memory.packing import pack_context
+from actors import Adapter
+from cluster import USER_ID, NotFoundError
+from memory import pack_context
 from serving.auth import Caller, tenant_caller
-from serving.context import GatewayContext, call, stream
+from serving.context import GatewayContext
+from serving.handles import LLM
 from serving.llm import Chunk, Generation
 
 router = APIRouter(tags=["chat"])
@@ -108,7 +108,7 @@ def _ctx(request: Request) -> GatewayContext:
     return ctx
 
 
-async def resolve_model(ctx: GatewayContext, tenant_id: str, model: str) -> tuple[Any, Adapter | None]:
+async def resolve_model(ctx: GatewayContext, tenant_id: str, model: str) -> tuple[LLM, Adapter | None]:
     """The engine serving ``model`` for this tenant, and the adapter to apply (None for a base model)."""
     if model in ctx.llms:
         return ctx.llms[model], None
@@ -126,8 +126,8 @@ async def recall(
     query = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "").strip()
     if not query:
         return messages, []
-    results = await call(
-        ctx.retrieval, "search", tenant_id, user_id, query[-2000:], k=options.k or ctx.settings.llm.memory_k
+    results = await ctx.retrieval.search(
+        tenant_id, user_id, query[-2000:], k=options.k or ctx.settings.llm.memory_k
     )
     budget = ctx.settings.llm.memory_max_tokens if options.max_tokens is None else options.max_tokens
     packed = pack_context(results, budget)
@@ -172,7 +172,7 @@ async def chat_completions(
         seed=body.seed,
         adapter=adapter,
     )
-    chunks = stream(llm, "generate", generation)
+    chunks = llm.generate(generation)
     first: Chunk = await anext(aiter(chunks))  # errors (context too long, bad adapter) surface as 4xx here
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
     extension = _extension(memory_ids, messages, options)

@@ -1,20 +1,20 @@
-"""What the gateway's routes work with: settings, tenants, stores, retrieval, the builder."""
+"""What the gateway's routes work with: settings, the control plane's stores, and the deployments.
+
+``retrieval``, ``builder`` and each of ``llms`` are typed handles (``serving.handles``): the routes
+call their methods, whether they run in this process or as Serve deployments.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
-from actors.audit import AuditLog
-from actors.models import ModelRegistry
-from actors.quotas import QuotaBook
-from actors.tenants import TenantDirectory
-from cluster.settings import Settings
-from memory.store import TenantStore
+from actors import AuditLog, ModelRegistry, QuotaBook, TenantDirectory
+from cluster import Settings
+from memory import TenantStore
+from serving.handles import LLM, Builder, Retrieval, connect
 from serving.limits import Limits, UsageMeter
 from serving.metrics import Metrics
 
@@ -23,15 +23,24 @@ from serving.metrics import Metrics
 class GatewayContext:
     settings: Settings
     tenants: TenantDirectory
-    retrieval: Any  # a serving.retrieval.Retriever, or a Serve DeploymentHandle to one
-    builder: Any  # a serving.builder.MemoryBuilder, or a Serve DeploymentHandle to one
-    llms: dict[str, Any] = field(default_factory=dict)  # base model -> serving.llm.LLMServer or a handle
+    retrieval: Retrieval
+    builder: Builder
+    llms: dict[str, LLM] = field(default_factory=dict)  # base model -> its engine
     metrics: Metrics = field(default_factory=Metrics)
     models: ModelRegistry = field(init=False)
     quotas: QuotaBook = field(init=False)
     limits: Limits = field(init=False)
     usage: UsageMeter = field(init=False)
     audit: AuditLog = field(init=False)
+
+    @classmethod
+    def create(
+        cls, settings: Settings, retrieval: object, builder: object, llms: Mapping[str, object] | None = None
+    ) -> GatewayContext:
+        """The context of a gateway over these deployments: objects in this process or Serve handles."""
+        tenants = TenantDirectory(settings.api.control_db_url(settings.storage_root))
+        engines = {name: connect(llm, LLM) for name, llm in (llms or {}).items()}
+        return cls(settings, tenants, connect(retrieval, Retrieval), connect(builder, Builder), engines)
 
     def __post_init__(self) -> None:
         database = self.settings.api.control_db_url(self.settings.storage_root)
@@ -49,44 +58,10 @@ class GatewayContext:
         """Stop everything this gateway runs or holds for a tenant being deleted: background builds
         (waited for), metered usage (written now, so the deletion removes it), cached quotas, open
         stores here and in retrieval, decrypted adapters and loaded weights in the engines."""
-        await call(self.builder, "forget_tenant", tenant_id)
+        await self.builder.forget_tenant(tenant_id)
         await asyncio.to_thread(self.usage.flush)
         self.limits.forget(tenant_id)
         self._stores.cache_clear()
-        await call(self.retrieval, "forget_tenant", tenant_id)
+        await self.retrieval.forget_tenant(tenant_id)
         for llm in self.llms.values():
-            await call(llm, "forget_tenant", tenant_id)
-
-
-def _is_handle(target: Any) -> bool:
-    from ray.serve.handle import DeploymentHandle
-
-    return isinstance(target, DeploymentHandle)
-
-
-def _over_grpc(handle: Any, **options: Any) -> Any:
-    """The handle, calling its deployment over Serve's inter-deployment gRPC
-    (``_by_reference=False``): the result comes back on the call itself, where a Ray actor call
-    returns an object reference to fetch."""
-    return handle.options(_by_reference=False, **options)
-
-
-async def call(target: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call ``method`` on a local object (in a thread unless it is async) or on a Serve handle, alike."""
-    if _is_handle(target):
-        return await getattr(_over_grpc(target), method).remote(*args, **kwargs)
-    function = getattr(target, method)
-    if inspect.iscoroutinefunction(function):
-        return await function(*args, **kwargs)
-    return await asyncio.to_thread(function, *args, **kwargs)
-
-
-def stream(target: Any, method: str, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-    """Iterate the async generator ``method`` of a local object or of a Serve deployment, alike."""
-    if _is_handle(target):
-        generator: AsyncIterator[Any] = getattr(_over_grpc(target, stream=True), method).remote(
-            *args, **kwargs
-        )
-        return generator
-    local: AsyncIterator[Any] = getattr(target, method)(*args, **kwargs)
-    return local
+            await llm.forget_tenant(tenant_id)

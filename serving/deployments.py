@@ -1,11 +1,13 @@
 """The Ray Serve application: gateway (FastAPI ingress) + retrieval + memory builder + LLM engines.
 
 ``build_app(settings)`` composes the deployments with handles; ``app`` is the builder
-function that ``serve run`` / ``serve deploy`` import (see serving/serve_config.yaml).
+function that ``serve run`` / ``serve deploy`` import (see serving/serve_config.yaml);
+``start_serving`` runs it on the connected (or a new local) Ray, for ``engram serve``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ray
@@ -14,10 +16,8 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
-from actors.broker import broker_name, start_broker
-from actors.tenants import TenantDirectory
-from cluster.runtime import cluster_gpus
-from cluster.settings import Settings, load_settings
+from actors import broker_name, start_broker
+from cluster import Settings, cluster_gpus, ensure_ray, load_settings
 from serving.app import create_app
 from serving.builder import MemoryBuilder
 from serving.context import GatewayContext
@@ -36,8 +36,7 @@ class Gateway:
         builder: DeploymentHandle,
         llms: dict[str, DeploymentHandle],
     ) -> None:
-        tenants = TenantDirectory(settings.api.control_db_url(settings.storage_root))
-        self.ctx = GatewayContext(settings, tenants, retrieval, builder, llms)
+        self.ctx = GatewayContext.create(settings, retrieval, builder, llms)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(self.ctx)
@@ -119,3 +118,13 @@ def build_app(settings: Settings) -> Application:
 def app(args: dict[str, Any]) -> Application:
     """Application builder for ``serve run serving.deployments:app config=engram.yaml``."""
     return build_app(load_settings(args.get("config")))
+
+
+def start_serving(settings: Settings) -> str:
+    """Run the Engram Serve application on the connected (or a new local) Ray; returns its URL."""
+    # The always-on deployments hold about one logical CPU; a local Ray declares two more than
+    # the machine has so that Ray Data builds started by the builder can still schedule.
+    ensure_ray(settings, num_cpus=(os.cpu_count() or 1) + 2)
+    serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
+    serve.run(build_app(settings), name="engram", route_prefix="/")
+    return f"http://{settings.api.host}:{settings.api.port}"

@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cluster.errors import ConflictError, EngramError, InvalidIdError, InvalidRequestError, NotFoundError
-from memory.errors import IngestError
+from cluster import ConflictError, EngramError, InvalidIdError, InvalidRequestError, NotFoundError
+from memory import IngestError
 
 log = logging.getLogger(__name__)
 

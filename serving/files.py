@@ -7,13 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from actors import FILE_ID, PURPOSE, FileStore
+from cluster import SLOTTED_KINDS, MemoryKind
 from serving.auth import Caller, tenant_caller
 from serving.context import GatewayContext
 from serving.errors import ApiError
-from training.files import FILE_ID, PURPOSE, FileStore, FileValidationError
-from training.from_memories import memory_examples, to_jsonl
+from training import FileValidationError, memory_examples, to_jsonl, upload
 
 MAX_EXAMPLES = 10_000  # examples in a training file made of memories
 
@@ -66,7 +67,7 @@ def _file_object(record: dict[str, Any]) -> FileObject:
 
 
 @router.post("/v1/files", response_model=FileObject)
-async def upload(
+async def create_file(
     request: Request,
     caller: Annotated[Caller, Depends(tenant_caller)],
     file: Annotated[UploadFile, File(description="JSONL, one chat example per line.")],
@@ -83,7 +84,7 @@ async def upload(
     store = _store(request)
     try:
         record = await asyncio.to_thread(
-            store.create, caller.tenant_id, file.filename or "upload.jsonl", purpose, data
+            upload, store, caller.tenant_id, file.filename or "upload.jsonl", purpose, data
         )
     except FileValidationError as e:
         body = {"type": "invalid_request", "message": e.message, "param": e.param, "lines": e.problems}
@@ -97,8 +98,20 @@ class FromMemories(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_ids: list[str] = Field(min_length=1, max_length=1000, description="Users whose memories to use.")
-    kinds: list[Literal["fact", "preference"]] = Field(["fact"], min_length=1, description="Memory kinds.")
+    kinds: list[MemoryKind] = Field(
+        ["fact"],
+        min_length=1,
+        description=f"Memory kinds, of {list(SLOTTED_KINDS)}: those with a slot and a value.",
+    )
     filename: str = Field("memories.jsonl", min_length=1, max_length=255)
+
+    @field_validator("kinds")
+    @classmethod
+    def _slotted(cls, kinds: list[MemoryKind]) -> list[MemoryKind]:
+        unfit = [kind for kind in kinds if kind not in SLOTTED_KINDS]
+        if unfit:
+            raise ValueError(f"{unfit} have no slot and value to learn from; use {list(SLOTTED_KINDS)}")
+        return kinds
 
 
 @router.post("/v1/files/from_memories", response_model=FileObject)
@@ -113,7 +126,7 @@ async def from_memories(
         memory_examples, ctx.store(caller.tenant_id), body.user_ids, list(body.kinds), MAX_EXAMPLES
     )
     record = await asyncio.to_thread(
-        _store(request).create, caller.tenant_id, body.filename, PURPOSE, to_jsonl(rows)
+        upload, _store(request), caller.tenant_id, body.filename, PURPOSE, to_jsonl(rows)
     )
     return _file_object(record)
 

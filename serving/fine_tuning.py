@@ -13,11 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from ray.exceptions import RayTaskError
 
+from actors import JOB_ID, FileStore, JobRequest, JobStore, check_request
 from serving.auth import Caller, tenant_caller
 from serving.context import GatewayContext
-from training.files import FileStore
-from training.finetuner import checkpoints, fine_tuner
-from training.jobs import JOB_ID, JobRequest, JobStore, check_request
+from training import checkpoints, fine_tuner
 
 router = APIRouter(tags=["fine-tuning"])
 JobId = Annotated[str, Path(pattern=JOB_ID, description="A job id, `ftjob-` and 24 hex digits.")]

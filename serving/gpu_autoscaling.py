@@ -26,8 +26,7 @@ from ray.exceptions import GetTimeoutError, RayError
 from ray.serve.autoscaling_policy import replica_queue_length_autoscaling_policy
 from ray.serve.config import AutoscalingContext
 
-from actors.broker import get_broker
-from actors.control import NAMESPACE
+from actors import NAMESPACE, get_broker
 
 logger = logging.getLogger(__name__)
 

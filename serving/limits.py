@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from actors.quotas import Metric, Quota, QuotaBook
-from cluster.paths import validate_tenant_id
+from actors import Metric, QuotaBook
+from cluster import TenantLimits, validate_tenant_id
 from serving.errors import ApiError
 
 T = TypeVar("T")
@@ -76,10 +76,10 @@ class Limits:
         self.storage_root = storage_root
         self.settings = book.defaults
         self.buckets = TokenBuckets()
-        self._quotas: Cached[Quota] = Cached(self.settings.cache_s)
+        self._quotas: Cached[TenantLimits] = Cached(self.settings.cache_s)
         self._stored: Cached[int] = Cached(self.settings.cache_s)
 
-    def quota(self, tenant_id: str) -> Quota:
+    def quota(self, tenant_id: str) -> TenantLimits:
         return self._quotas.get(tenant_id, lambda: self.book.get(tenant_id))
 
     def forget(self, tenant_id: str) -> None:

@@ -19,11 +19,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.models import Adapter
-from cluster.errors import InvalidRequestError
-from cluster.settings import Settings
+from actors import Adapter
+from cluster import InvalidRequestError, Settings
 from serving.adapters import DecryptedAdapters
-from training.bootstrap import ensure_base_model
+from training import ensure_base_model
 
 
 @dataclass(frozen=True)

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from cluster.errors import NotFoundError
-from cluster.paths import USER_ID
-from memory.manage import delete_memory, update_memory
-from memory.schemas import check_time
-from memory.search import get_memory, list_memories
+from cluster import USER_ID, MemoryKind, NotFoundError, check_time
+from memory import delete_memory, get_memory, list_memories, update_memory
 from serving.auth import Caller, tenant_caller
-from serving.context import GatewayContext, call
+from serving.builder import BuildStatus
+from serving.context import GatewayContext
 from serving.errors import ApiError
 
 router = APIRouter(tags=["memories"])
 Time = Annotated[datetime, AfterValidator(check_time)]
-Kind = Literal["episode", "fact", "preference", "summary"]
 MemoryId = Annotated[str, Path(pattern=r"^mem-[0-9a-f]{32}$", description="A memory id.")]
 UserId = Annotated[str, Field(pattern=USER_ID.pattern, description="The user whose memories to use.")]
 
@@ -28,7 +25,7 @@ UserId = Annotated[str, Field(pattern=USER_ID.pattern, description="The user who
 class Memory(BaseModel):
     memory_id: str
     user_id: str
-    kind: str
+    kind: MemoryKind
     text: str
     slot: str | None = None
     value: str | None = None
@@ -50,7 +47,7 @@ class SearchRequest(BaseModel):
     user_id: UserId
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(10, ge=1, le=100)
-    kinds: list[Kind] | None = None
+    kinds: list[MemoryKind] | None = None
     as_of: Time | None = Field(None, description="Return what was valid at this time.")
     include_superseded: bool = Field(False, description="Also return memories that newer ones replaced.")
 
@@ -74,9 +71,9 @@ class MemoryPatch(BaseModel):
     valid_to: Time | None = Field(None, description="Close the memory's validity at this time.")
 
 
-class BuildStatus(BaseModel):
+class Build(BaseModel):
     id: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: BuildStatus
     created_at: str
     finished_at: str | None
     signals: int
@@ -89,20 +86,20 @@ def _ctx(request: Request) -> GatewayContext:
     return ctx
 
 
-@router.post("/v1/memories/build", response_model=BuildStatus, status_code=202)
+@router.post("/v1/memories/build", response_model=Build, status_code=202)
 async def start_build(request: Request, caller: Annotated[Caller, Depends(tenant_caller)]) -> dict[str, Any]:
-    record: dict[str, Any] = await call(_ctx(request).builder, "start_build", caller.tenant_id)
+    record = await _ctx(request).builder.start_build(caller.tenant_id)
     record.pop("tenant_id", None)
     return record
 
 
-@router.get("/v1/memories/build/{build_id}", response_model=BuildStatus)
+@router.get("/v1/memories/build/{build_id}", response_model=Build)
 async def get_build(
     build_id: Annotated[str, Path(max_length=64)],
     request: Request,
     caller: Annotated[Caller, Depends(tenant_caller)],
 ) -> dict[str, Any]:
-    record = await call(_ctx(request).builder, "get_build", caller.tenant_id, build_id)
+    record = await _ctx(request).builder.get_build(caller.tenant_id, build_id)
     if record is None:
         raise NotFoundError(f"no build {build_id!r}", param="build_id")
     record.pop("tenant_id", None)
@@ -113,9 +110,7 @@ async def get_build(
 async def search(
     body: SearchRequest, request: Request, caller: Annotated[Caller, Depends(tenant_caller)]
 ) -> dict:
-    results = await call(
-        _ctx(request).retrieval,
-        "search",
+    results = await _ctx(request).retrieval.search(
         caller.tenant_id,
         body.user_id,
         body.query,
@@ -132,7 +127,7 @@ async def list_page(
     request: Request,
     caller: Annotated[Caller, Depends(tenant_caller)],
     user_id: Annotated[str | None, Query(pattern=USER_ID.pattern)] = None,
-    kind: Annotated[list[Kind] | None, Query()] = None,
+    kind: Annotated[list[MemoryKind] | None, Query()] = None,
     current: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -176,7 +171,7 @@ async def correct(
     if not changes:
         return await read(memory_id, request, caller)
     if "text" in changes:
-        changes["vector"] = (await call(ctx.retrieval, "embed", [changes["text"]]))[0]
+        changes["vector"] = (await ctx.retrieval.embed([changes["text"]]))[0]
     return await asyncio.to_thread(update_memory, ctx.store(caller.tenant_id), memory_id, changes)
 
 

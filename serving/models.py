@@ -15,10 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from actors import migration_request
 from serving.auth import Caller, tenant_caller
 from serving.context import GatewayContext
 from serving.fine_tuning import submit_job
-from training.jobs import migration_request
 
 router = APIRouter(tags=["models"])
 _STARTED = int(datetime.now(UTC).timestamp())

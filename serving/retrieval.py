@@ -6,10 +6,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from cluster.settings import Settings
-from memory.retrieval import query_embedder
-from memory.search import search
-from memory.store import TenantStore
+from cluster import MemoryKind, Settings
+from memory import TenantStore, query_embedder, search
 
 
 class Retriever:
@@ -25,7 +23,7 @@ class Retriever:
         query: str,
         *,
         k: int = 10,
-        kinds: list[str] | None = None,
+        kinds: list[MemoryKind] | None = None,
         as_of: datetime | None = None,
         include_superseded: bool = False,
     ) -> list[dict[str, Any]]:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from memory.ingest import ingest_rows
+from memory import ingest_rows
 from serving.auth import Caller, tenant_caller
-from serving.context import GatewayContext, call
+from serving.context import GatewayContext
 from serving.errors import ApiError
 
 router = APIRouter(tags=["signals"])
@@ -49,7 +49,7 @@ async def post_signals(
     ctx.metrics.signals.labels("duplicate").inc(report.duplicates)
     ctx.metrics.signals.labels("quarantined").inc(report.quarantined)
     if report.accepted:
-        await call(ctx.builder, "notify", caller.tenant_id)
+        await ctx.builder.notify(caller.tenant_id)
     return SignalsResponse(
         accepted=report.accepted,
         duplicates=report.duplicates,

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from actors.broker import GPUBroker, set_nominal_gpus
-from actors.quotas import Quota
+from actors import replan
+from cluster import TenantLimits
 from serving.admin import TenantIdPath
 from serving.auth import Caller, admin_caller, tenant_caller
 from serving.context import GatewayContext
@@ -20,23 +19,21 @@ from serving.errors import ApiError
 router = APIRouter(tags=["usage"])
 
 
-class QuotaRequest(BaseModel):
-    """A tenant's limits; a field left out (or null) goes back to the platform default."""
+def _optional(name: str) -> tuple[Any, Any]:
+    """A ``TenantLimits`` field as a request field: same type and bounds, None (the default) allowed."""
+    field = TenantLimits.model_fields[name]
+    number = next(t for t in get_args(field.annotation) or (field.annotation,) if t is not type(None))
+    return Annotated[number, *field.metadata] | None, Field(None, description=field.description)
 
-    model_config = ConfigDict(extra="forbid")
-    requests_per_s: float | None = Field(None, gt=0, description="API requests per second.")
-    tokens_per_min: int | None = Field(None, ge=1, description="LLM tokens (prompt + completion) per minute.")
-    storage_bytes: int | None = Field(None, ge=0, description="Bytes the tenant may store.")
-    concurrent_jobs: int | None = Field(None, ge=0, description="Fine-tune jobs running at once.")
-    gpu_seconds: float | None = Field(None, ge=0, description="GPU-seconds per period.")
-    nominal_gpus: float | None = Field(
-        None, ge=0, description="GPUs the GPU broker guarantees the tenant's fine-tunes (more is borrowed)."
-    )
+
+# A tenant's limits; a field left out (or null) goes back to the platform default.
+_FIELDS: dict[str, Any] = {name: _optional(name) for name in TenantLimits.model_fields}
+QuotaRequest = create_model("QuotaRequest", __config__=ConfigDict(extra="forbid"), **_FIELDS)
 
 
 class QuotaResponse(BaseModel):
     tenant_id: str
-    quota: dict[str, Any] = Field(description="Effective limits; null is unlimited.")
+    quota: TenantLimits = Field(description="Effective limits; null is unlimited.")
 
 
 class UsageResponse(BaseModel):
@@ -45,7 +42,7 @@ class UsageResponse(BaseModel):
     until: datetime
     usage: dict[str, float] = Field(description="Totals per metric over the hours in [since, until).")
     storage_bytes: int | None = Field(description="Bytes stored now (null where not measurable).")
-    quota: dict[str, Any]
+    quota: TenantLimits
     hourly: list[dict[str, Any]] = Field(description="Per hour and metric.")
 
 
@@ -69,15 +66,9 @@ async def _usage(ctx: GatewayContext, tenant_id: str, since: datetime | None, un
         "until": until,
         "usage": totals,
         "storage_bytes": await asyncio.to_thread(ctx.limits.stored_bytes, tenant_id),
-        "quota": await _quota(ctx, tenant_id, ctx.limits.quota(tenant_id)),
+        "quota": ctx.limits.quota(tenant_id).model_dump(),
         "hourly": hourly,
     }
-
-
-async def _quota(ctx: GatewayContext, tenant_id: str, quota: Quota) -> dict[str, Any]:
-    """The effective limits, with the nominal GPU quota the broker keeps."""
-    nominal = await asyncio.to_thread(GPUBroker.from_settings(ctx.settings).nominal, tenant_id)
-    return {**asdict(quota), "nominal_gpus": nominal}
 
 
 def _utc(at: datetime) -> datetime:
@@ -114,17 +105,17 @@ async def get_quota(tenant_id: TenantIdPath, request: Request) -> dict:
     if not await asyncio.to_thread(ctx.tenants.exists, tenant_id):
         raise ApiError(404, "not_found", f"no tenant {tenant_id!r}", "tenant_id")
     quota = await asyncio.to_thread(ctx.quotas.get, tenant_id)
-    return {"tenant_id": tenant_id, "quota": await _quota(ctx, tenant_id, quota)}
+    return {"tenant_id": tenant_id, "quota": quota.model_dump()}
 
 
 @router.put(
     "/admin/tenants/{tenant_id}/quota", response_model=QuotaResponse, dependencies=[Depends(admin_caller)]
 )
 async def set_quota(tenant_id: TenantIdPath, body: QuotaRequest, request: Request) -> dict:
+    """Every limit of the tenant at once: requests, tokens, storage, fine-tune jobs and GPUs."""
     ctx: GatewayContext = request.app.state.ctx
     limits = body.model_dump(exclude_none=True)
-    gpus = limits.pop("nominal_gpus", None)
     quota = await asyncio.to_thread(ctx.quotas.set, tenant_id, limits)  # NotFound for an unknown tenant
-    await asyncio.to_thread(set_nominal_gpus, ctx.settings, tenant_id, gpus)
+    await asyncio.to_thread(replan, ctx.settings)  # the broker applies a new nominal_gpus at once
     ctx.limits.forget(tenant_id)
-    return {"tenant_id": tenant_id, "quota": await _quota(ctx, tenant_id, quota)}
+    return {"tenant_id": tenant_id, "quota": quota.model_dump()}

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel
 
-from cluster.paths import USER_ID
-from memory.manage import forget_user, profile
+from cluster import USER_ID
+from memory import forget_user, profile
 from serving.auth import Caller, tenant_caller
 
 router = APIRouter(tags=["users"])

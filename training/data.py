@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cluster.errors import InvalidRequestError
+from cluster import InvalidRequestError
 
 IGNORE_INDEX = -100
 ROLES = ("system", "user", "assistant")

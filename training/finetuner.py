@@ -1,7 +1,7 @@
 """The fine-tuner: a control-plane actor that runs tenants' fine-tuning jobs through the GPU broker.
 
 ``submit`` checks a job request and records it; a thread per job then moves it along
-(``training.jobs``): files validated and split → queued at the broker (GPUs on a GPU cluster, a
+(``actors.jobs``): files validated and split → queued at the broker (GPUs on a GPU cluster, a
 CPU-only run elsewhere, the tenant's job quotas either way) → running the LoRA recipe on Ray
 Train with checkpoints sealed by the tenant's key → evaluated against the base model → its adapter
 registered as the model's next version, and deployed when it beats the base model and the
@@ -29,19 +29,35 @@ from typing import Any
 import ray
 from ray.actor import ActorHandle
 
-from actors.broker import TERMINAL, start_broker
-from actors.control import FINE_TUNER, NAMESPACE, actor_name, control_actor_options, unwrap
-from actors.keys import DataKeys
-from actors.models import ModelRegistry, model_name
-from cluster.crypto import private_dir
-from cluster.errors import ConflictError, EngramError, InvalidRequestError, NotFoundError
-from cluster.paths import tenant_path
-from cluster.runtime import cluster_gpus
-from cluster.settings import Settings
+from actors import (
+    FINAL,
+    FINE_TUNER,
+    NAMESPACE,
+    TERMINAL,
+    DataKeys,
+    FileStore,
+    JobRequest,
+    JobStore,
+    ModelRegistry,
+    actor_name,
+    check_request,
+    control_actor_options,
+    model_name,
+    start_broker,
+    unwrap,
+)
+from cluster import (
+    ConflictError,
+    EngramError,
+    InvalidRequestError,
+    NotFoundError,
+    Settings,
+    cluster_gpus,
+    crypto,
+    tenant_path,
+)
 from training.bootstrap import ensure_base_model
 from training.data import split
-from training.files import FileStore
-from training.jobs import FINAL, JobRequest, JobStore, check_request
 from training.recipe import RecipeConfig, evaluate, fit, load_config
 
 logger = logging.getLogger(__name__)
@@ -220,7 +236,7 @@ class FineTuner:
                 job_id, f"running ({how})", status="running", started_at=job["started_at"] or _now()
             )
             supervisor = JobSupervisor(self.database_url, job_id, self.broker, lease.attempt)
-            out = private_dir()
+            out = crypto.private_dir()
             try:
                 result = fit(
                     config,

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cluster.errors import InvalidIdError, InvalidRequestError
-from cluster.paths import validate_user_id
-from memory.search import list_memories
-from memory.store import TenantStore
+from cluster import InvalidIdError, InvalidRequestError, MemoryKind, validate_user_id
+from memory import TenantStore, list_memories
 
 PAGE = 1_000
 
@@ -24,7 +22,7 @@ def question(slot: str, user_id: str) -> str:
 
 
 def memory_examples(
-    store: TenantStore, user_ids: list[str], kinds: list[str], max_examples: int
+    store: TenantStore, user_ids: list[str], kinds: list[MemoryKind], max_examples: int
 ) -> list[dict[str, Any]]:
     """``{"messages": [...]}`` rows from the users' current memories that have a slot and a value."""
     rows: list[dict[str, Any]] = []

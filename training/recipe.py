@@ -30,9 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cluster import crypto
-from cluster.crypto import Sealing
-from cluster.errors import ConfigError, InvalidRequestError
+from cluster import ConfigError, InvalidRequestError, crypto
 from training.data import (
     IGNORE_INDEX,
     Example,
@@ -296,7 +294,7 @@ def _read_state(run: _Run, folder: Path) -> None:
 
 
 @contextmanager
-def _opened(folder: str | Path, sealing: Sealing | None) -> Iterator[Path]:
+def _opened(folder: str | Path, sealing: crypto.Sealing | None) -> Iterator[Path]:
     """A checkpoint folder as plaintext: itself, or a private decrypted copy removed afterwards."""
     if sealing is None:
         yield Path(folder)
@@ -310,7 +308,7 @@ Supervisor = Callable[[int, dict[str, Any]], bool]
 
 
 def _report(
-    run: _Run, metrics: dict[str, Any], sealing: Sealing | None, supervisor: Supervisor | None
+    run: _Run, metrics: dict[str, Any], sealing: crypto.Sealing | None, supervisor: Supervisor | None
 ) -> bool:
     """Rank 0 writes (and seals) a checkpoint; every worker reports, as Ray Train requires.
 
@@ -331,7 +329,7 @@ def _report(
     return stop
 
 
-def _report_checkpoint(run: _Run, metrics: dict[str, Any], sealing: Sealing | None) -> None:
+def _report_checkpoint(run: _Run, metrics: dict[str, Any], sealing: crypto.Sealing | None) -> None:
     import ray.train
 
     scratch = Path(tempfile.mkdtemp(prefix="engram-ckpt-"))
@@ -357,7 +355,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
 
     recipe = RecipeConfig.model_validate(config["recipe"])
-    sealing: Sealing | None = config.get("sealing")
+    sealing: crypto.Sealing | None = config.get("sealing")
     context = ray.train.get_context()
     rows = [Tokenized(ids, labels) for ids, labels in ray.get(config["rows"])]
     run = setup(
@@ -402,7 +400,7 @@ def fit(
     *,
     storage_path: str | Path,
     name: str,
-    sealing: Sealing | None = None,
+    sealing: crypto.Sealing | None = None,
     max_failures: int = 3,
     output_dir: str | Path | None = None,
     supervisor: Supervisor | None = None,

@@ -25,6 +25,7 @@ from actors.broker import GPUBroker, Workload, gpu_workloads
 from actors.broker_runner import StepLoop, TrainState, load_checkpoint, save_checkpoint
 from actors.keys import DataKeys
 from actors.quotas import quotas
+from actors.tenants import TenantDirectory
 from cluster.crypto import MAGIC
 from cluster.errors import ConflictError, DecryptionError, InvalidRequestError, NotFoundError
 from cluster.settings import BrokerSettings, QuotaSettings, Settings
@@ -43,6 +44,15 @@ def _broker(
         quotas=quotas or QuotaSettings(concurrent_jobs=None),
         capacity_gpus=capacity,
     )
+
+
+def _set_nominal(broker: GPUBroker, tenant: str, gpus: float) -> None:
+    """A tenant's nominal GPU quota, set as an admin sets it: one field of its quota."""
+    directory = TenantDirectory(broker.engine.url.render_as_string(hide_password=False))
+    if not directory.exists(tenant):
+        directory.create_tenant(tenant)
+    broker.quotas.set(tenant, {"nominal_gpus": gpus})
+    broker.schedule()
 
 
 def _states(broker: GPUBroker) -> dict[str, str]:
@@ -137,7 +147,8 @@ def test_borrowed_gpus_go_back_when_their_owner_needs_them(tmp_path: Path) -> No
 
 
 def test_priority_classes_order_admission_and_preemption(tmp_path: Path) -> None:
-    broker = _broker(tmp_path, capacity=0, default_nominal_gpus=0)  # every run borrows
+    # every run borrows
+    broker = _broker(tmp_path, capacity=0, quotas=QuotaSettings(concurrent_jobs=None, nominal_gpus=0))
     broker.submit("t1", 1.0, priority="batch", workload_id="batch-1")
     broker.submit("t1", 1.0, priority="interactive", workload_id="inter-1")
     _set_capacity(broker, 1)
@@ -151,7 +162,7 @@ def test_priority_classes_order_admission_and_preemption(tmp_path: Path) -> None
     assert broker.serving_admitted() == 1
 
     # Within a tenant's nominal quota, a higher class displaces a lower one of the same tenant.
-    broker.set_nominal("t2", 1.0)
+    _set_nominal(broker, "t2", 1.0)
     broker.serving_demand(0)
     broker.cancel("inter-1")
     broker.cancel("batch-1")
@@ -167,7 +178,7 @@ def test_priority_classes_order_admission_and_preemption(tmp_path: Path) -> None
 
 def test_serving_takes_what_it_needs_and_only_that(tmp_path: Path) -> None:
     broker = _broker(tmp_path, capacity=2)
-    broker.set_nominal("t1", 2.0)
+    _set_nominal(broker, "t1", 2.0)
     broker.submit("t1", 1.0, workload_id="a1")
     broker.submit("t1", 1.0, workload_id="a2")
     assert broker.serving_demand(3.0) == 0  # more than the pool: two replicas can be placed, one waits

@@ -68,3 +68,25 @@ def test_the_audit_log_refuses_updates_and_deletes(tmp_path: Path) -> None:
     assert [e["status"] for e in log.events()] == [200, 200]
     assert [e["tenant_id"] for e in log.events("t1")] == ["t1"]
     assert log.events(after=first)[0]["event_id"] == second
+
+
+def test_nominal_gpu_quotas_set_before_one_quota_table_are_kept(tmp_path: Path) -> None:
+    """0008 folds the broker's gpu_quotas into quotas.nominal_gpus, beside the other overrides."""
+    url = f"sqlite:///{tmp_path}/control.db"
+    engine = create_engine(url)
+    migrate(engine, "0007")
+    with engine.begin() as db:
+        at = "2026-01-01 00:00:00"
+        db.execute(
+            text(f"INSERT INTO quotas (tenant_id, tokens_per_min, updated_at) VALUES ('a', 9, '{at}')")
+        )
+        db.execute(text(f"INSERT INTO gpu_quotas VALUES ('a', 0.5, '{at}'), ('b', 2.0, '{at}')"))
+    migrate(engine)
+    assert _diff(url) == []
+    with engine.connect() as db:
+        rows = db.execute(text("SELECT tenant_id, tokens_per_min, nominal_gpus FROM quotas ORDER BY 1")).all()
+    assert [tuple(r) for r in rows] == [("a", 9, 0.5), ("b", None, 2.0)]
+    command.downgrade(alembic_config(engine), "0007")
+    with engine.connect() as db:
+        rows = db.execute(text("SELECT tenant_id, nominal_gpus FROM gpu_quotas ORDER BY 1")).all()
+    assert [tuple(r) for r in rows] == [("a", 0.5), ("b", 2.0)]

@@ -137,10 +137,11 @@ def test_deleting_a_tenant_leaves_nothing_readable(settings: Settings, tmp_path:
     tables = load_tables().tables
     with engine_for(db_url(settings)).begin() as db:
         now = datetime.now(UTC)
-        db.execute(insert(tables["quotas"]).values(tenant_id="doomed", tokens_per_min=9, updated_at=now))
+        quota = {"tokens_per_min": 9, "nominal_gpus": 0.5}
+        db.execute(insert(tables["quotas"]).values(tenant_id="doomed", **quota, updated_at=now))
         db.execute(insert(tables["usage"]).values(tenant_id="doomed", metric="requests", hour=now, value=3))
     broker = GPUBroker.from_settings(settings, capacity_gpus=1.0)
-    broker.set_nominal("doomed", 0.5)
+    assert broker.nominal("doomed") == 0.5
     running = broker.submit("doomed", 1.0, workload_id="doomed-run")
     queued = broker.submit("doomed", 1.0, workload_id="doomed-next")
     neighbour = broker.submit("bystander", 1.0, workload_id="bystander-run")
@@ -155,14 +156,14 @@ def test_deleting_a_tenant_leaves_nothing_readable(settings: Settings, tmp_path:
     assert report.lance_tables == {"notes": 3} and report.files_removed > 0 and report.bytes_removed > 0
     assert report.rows_removed["models"] == 1 and report.rows_removed["model_versions"] == 2
     assert report.rows_removed["quotas"] == 1 and report.rows_removed["usage"] == 1
-    assert report.rows_removed["gpu_workloads"] == 2 and report.rows_removed["gpu_quotas"] == 1
+    assert report.rows_removed["gpu_workloads"] == 2
     assert report.rows_removed["gpu_events"] >= 4  # submitted, admitted, queued, cancelled...
     # its runs are gone (a runner polling one stops), and the freed GPU goes to the other tenant
     with pytest.raises(NotFoundError):
         broker.should_stop("doomed-run", running.attempt)
     broker.schedule()
     assert broker.workload("bystander-run").state == "admitted"
-    assert broker.nominal("doomed") == settings.broker.default_nominal_gpus
+    assert broker.nominal("doomed") == settings.quotas.nominal_gpus
     assert not (root / "tenants" / "doomed").exists() and (root / "tenants" / "bystander").exists()
     for needle in (marker.encode(), name.encode(), weights[5000:5064]):
         assert files_holding(root, needle) == [], needle[:20]

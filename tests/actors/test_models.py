@@ -35,7 +35,8 @@ def test_versions_keep_lineage_and_the_first_one_is_deployed(settings: Settings,
     model = registry.describe("acme", MODEL)
     assert model["deployed_version"] == 1 and registry.resolve("acme", MODEL).version == 1
     v2 = model["versions"][1]
-    assert (v2["version"], v2["job_id"], v2["retired"]) == (2, "ftjob-2", False)
+    assert (v2["version"], v2["job_id"], v2["state"]) == (2, "ftjob-2", "ready")
+    assert model["versions"][0]["state"] == "deployed"
     assert v2["lineage"]["hyperparameters"] == {"n_epochs": 2} and v2["metrics"]["validation_loss"] == 2.8
     for other in ("globex", "acme-2"):  # another tenant sees nothing of it
         with pytest.raises(NotFoundError):
@@ -72,6 +73,6 @@ def test_retiring_a_model_stops_serving_it_and_removes_its_files(settings: Setti
     with pytest.raises(NotFoundError):
         registry.resolve("acme", MODEL)
     assert registry.list_models("acme") == []
-    assert all(v["retired"] for v in registry.describe("acme", MODEL)["versions"])
+    assert all(v["state"] == "retired" for v in registry.describe("acme", MODEL)["versions"])
     with pytest.raises(ConflictError, match="retired"):
         registry.deploy("acme", MODEL, 1)

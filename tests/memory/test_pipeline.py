@@ -14,7 +14,7 @@ import pytest
 from cluster.settings import Settings
 from memory import TenantStore, build, ingest_rows, list_memories, search
 from memory.pipeline import BuildReport
-from memory.synthetic import generate
+from synthetic import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 

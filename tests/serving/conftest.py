@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from actors.tenants import TenantDirectory
-from cluster.settings import Settings, load_settings
+from cluster import Settings, load_settings
 from serving import GatewayContext, MemoryBuilder, Retriever, create_app
 
 ADMIN_KEY = "admin-key-for-tests-0123456789"
@@ -43,9 +42,8 @@ def make_gateway(
         api={"admin_key": ADMIN_KEY, "builder_interval_s": 0.2, **api},
         quotas=quotas or {},
     )
-    tenants = TenantDirectory(settings.api.control_db_url(settings.storage_root))
     builder = MemoryBuilder(settings)
-    ctx = GatewayContext(settings, tenants, Retriever(settings), builder)
+    ctx = GatewayContext.create(settings, Retriever(settings), builder)
     client = TestClient(create_app(ctx))
 
     def close() -> None:

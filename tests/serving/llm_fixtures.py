@@ -11,10 +11,8 @@ from typing import Any
 
 import httpx
 
-from actors.tenants import TenantDirectory
-from cluster.settings import Settings
-from serving import GatewayContext, MemoryBuilder, Retriever, create_app
-from serving.llm import LLMServer
+from cluster import Settings
+from serving import GatewayContext, LLMServer, MemoryBuilder, Retriever, create_app
 from tests.serving.conftest import ADMIN_KEY, wait_for
 
 
@@ -50,9 +48,8 @@ class ChatGateway:
 def serve_gateway(settings: Settings, llm: LLMServer) -> Iterator[ChatGateway]:
     import uvicorn
 
-    tenants = TenantDirectory(settings.api.control_db_url(settings.storage_root))
     builder = MemoryBuilder(settings)
-    ctx = GatewayContext(settings, tenants, Retriever(settings), builder, {llm.base_model: llm})
+    ctx = GatewayContext.create(settings, Retriever(settings), builder, {llm.base_model: llm})
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cluster.runtime import start_serving
 from cluster.settings import load_settings
+from serving import start_serving
 from tests.serving.conftest import ADMIN_KEY, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]

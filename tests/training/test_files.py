@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from actors.files import FileStore, files
 from cluster import crypto
 from cluster.errors import DecryptionError, InvalidRequestError, NotFoundError
 from cluster.settings import load_settings
 from training.bootstrap import bootstrap_model
-from training.files import FileStore, FileValidationError, files, tokenizer_for, validate_chat_jsonl
+from training.files import FileValidationError, tokenizer_for, upload, validate_chat_jsonl
 
 
 @cache
@@ -108,7 +109,7 @@ def test_a_file_with_any_bad_line_is_refused_whole(store: FileStore, tmp_path: P
     rows = [example(f"Question {i}?", f"Answer {i}.") for i in range(30)]
     rows[3], rows[7] = {"messages": "nope"}, rows[0]
     with pytest.raises(FileValidationError) as e:
-        store.create("acme", "train.jsonl", "fine-tune", jsonl(*rows))
+        upload(store, "acme", "train.jsonl", "fine-tune", jsonl(*rows))
     assert e.value.param == "file" and e.value.problems == [
         {"line": 4, "error": "'messages' must be a non-empty list"},
         {"line": 8, "error": "duplicate of line 1"},
@@ -116,14 +117,14 @@ def test_a_file_with_any_bad_line_is_refused_whole(store: FileStore, tmp_path: P
     assert "2 of 30 lines are invalid" in e.value.message and "line 4" in e.value.message
     many = [b"{"] * 25
     with pytest.raises(FileValidationError) as e:
-        store.create("acme", "train.jsonl", "fine-tune", jsonl(*many))
+        upload(store, "acme", "train.jsonl", "fine-tune", jsonl(*many))
     assert len(e.value.problems) == 20 and "and 20 more" in e.value.message
     for data, needle in [(b"", "empty"), (b"\n \n", "empty"), (jsonl(*rows[8:]) * 4, "over 4096 bytes")]:
         with pytest.raises(InvalidRequestError, match=needle) as refused:
-            store.create("acme", "train.jsonl", "fine-tune", data)
+            upload(store, "acme", "train.jsonl", "fine-tune", data)
         assert refused.value.param == "file"
     with pytest.raises(InvalidRequestError) as wrong:
-        store.create("acme", "train.jsonl", "assistants", jsonl(rows[0]))
+        upload(store, "acme", "train.jsonl", "assistants", jsonl(rows[0]))
     assert wrong.value.param == "purpose"
     assert store.list("acme") == [] and not (tmp_path / "tenants" / "acme" / "files").exists()
 
@@ -132,7 +133,7 @@ def test_stored_sealed_and_read_back(store: FileStore) -> None:
     marker = "zebracrossing-4411"
     rows = [example(f"Where is {marker} {i}?", f"Near the river {i}.") for i in range(3)]
     data = b"\xef\xbb\xbf" + jsonl(*rows).replace(b"\n", b"\r\n")  # a BOM and CRLF, as some editors save
-    record = store.create("acme", "train.jsonl", "fine-tune", data)
+    record = upload(store, "acme", "train.jsonl", "fine-tune", data)
     assert record["file_id"].startswith("file-") and record["bytes"] == len(data)
     assert record["examples"] == 3 and record["tokens"] > 0
     assert record["sha256"] == hashlib.sha256(data).hexdigest() and record["created_at"].tzinfo
@@ -148,8 +149,8 @@ def test_stored_sealed_and_read_back(store: FileStore) -> None:
 
 
 def test_tenants_see_only_their_own_files(store: FileStore) -> None:
-    mine = [store.create("acme", f"f{i}.jsonl", "fine-tune", jsonl(example(f"q{i}", "a"))) for i in range(3)]
-    theirs = store.create("globex", "g.jsonl", "fine-tune", jsonl(example("q", "a")))
+    mine = [upload(store, "acme", f"f{i}.jsonl", "fine-tune", jsonl(example(f"q{i}", "a"))) for i in range(3)]
+    theirs = upload(store, "globex", "g.jsonl", "fine-tune", jsonl(example("q", "a")))
     ids = [r["file_id"] for r in mine]
     assert [r["file_id"] for r in store.list("acme")] == ids[::-1]  # newest first
     assert [r["file_id"] for r in store.list("acme", limit=2)] == ids[:0:-1]

@@ -9,7 +9,7 @@ Held-out ``Question``s, paraphrased rather than copied, name the signals that an
 A share of rows carry PII and a share are deliberately malformed.
 
 Small talk, requests, replies, e-mails, documents, calendar entries, events and feedback are
-composed from the templates and word lists in ``memory.synthetic_vocab``: the assistant answers
+composed from the templates and word lists in ``synthetic.vocab``: the assistant answers
 what the user just asked (the same dish, city or draft), a later turn can refer back to it
 ("make the Lisbon itinerary shorter"), and at benchmark scale almost no text repeats verbatim.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from memory import synthetic_vocab as V
+from synthetic import vocab as V
 
 __all__ = ["MALFORMED_KINDS", "FactTruth", "Question", "SyntheticData", "generate", "users_of", "write_jsonl"]
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cluster import cli
-from cluster.cli import app
-from cluster.jobs import main as job_main
+from engram import cli
+from engram.cli import app
+from engram.jobs import main as job_main
 from memory import TenantStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]

@@ -1,4 +1,4 @@
-"""Word lists and sentence templates for ``memory.synthetic``'s small talk, replies and side sources.
+"""Word lists and sentence templates for ``synthetic.generator``'s small talk, replies and side sources.
 
 Templates are ``str.format`` strings whose fields name a pool below (``{dish}``, ``{city}``); a
 trailing digit draws another value from the same pool (``{dish2}``), a leading capital capitalises

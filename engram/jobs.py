@@ -1,4 +1,4 @@
-"""Job entry points for ``ray job submit --working-dir . -- python -m cluster.jobs build <tenant>``.
+"""Job entry points for ``ray job submit --working-dir . -- python -m engram.jobs build <tenant>``.
 
 Each prints its report as one JSON line, for the job log.
 """
@@ -9,11 +9,11 @@ import argparse
 import json
 import logging
 
-from cluster.settings import load_settings
+from cluster import load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cluster.jobs")
+    parser = argparse.ArgumentParser(prog="python -m engram.jobs")
     commands = parser.add_subparsers(dest="command", required=True)
     build_cmd = commands.add_parser("build", help="run the memory pipeline for tenants")
     build_cmd.add_argument("tenants", nargs="+", help="tenant ids")

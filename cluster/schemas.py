@@ -1,15 +1,33 @@
-"""Arrow schemas of the per-tenant tables: signals, quarantine, memories, profiles."""
+"""The records every layer shares: Arrow schemas of a tenant's tables (signals, quarantine, memories,
+profiles) and the vocabulary of their fields (memory kinds, signal sources and roles).
+
+It sits in the foundation because the settings name memory kinds too (half-lives, time to live);
+every other place that names a kind (the extractor, ranking, the HTTP models, file building)
+imports ``MemoryKind`` from here. A new kind is added here and by the code that produces it.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Literal, get_args
 
 import pyarrow as pa
 
-SOURCES: Final = ("chat", "email", "document", "calendar", "event", "feedback")
-ROLES: Final = ("user", "assistant", "system")
-KINDS: Final = ("episode", "fact", "preference", "summary")
+# What a memory is:
+# - episode: a signal kept as said, with its neighbours as context (the bulk of retrieval);
+# - fact: a statement about the user on a slot ("Lives in Berlin"): a newer one on the slot supersedes it;
+# - preference: a like, dislike or favourite on a slot, superseded the same way;
+# - summary: one chat session in a few lines.
+MemoryKind = Literal["episode", "fact", "preference", "summary"]
+MEMORY_KINDS: Final[tuple[MemoryKind, ...]] = get_args(MemoryKind)
+# Kinds that state something current about the user on a slot (``valid_to`` closes an old one):
+# what extractors produce, what profiles list as current facts, what fine-tune files are made of.
+SLOTTED_KINDS: Final[tuple[MemoryKind, ...]] = ("fact", "preference")
+
+Source = Literal["chat", "email", "document", "calendar", "event", "feedback"]
+SOURCES: Final[tuple[Source, ...]] = get_args(Source)
+Role = Literal["user", "assistant", "system"]
+ROLES: Final[tuple[Role, ...]] = get_args(Role)
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 MIN_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)

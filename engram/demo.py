@@ -5,15 +5,15 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from cluster.settings import Settings
+from cluster import Settings
+from engram.tables import memory_table
 
 DEMO_TENANT = "demo"
 
 
 def run_demo(settings: Settings, *, users: int, sessions: int, console: Console) -> None:
-    from cluster.cli import memory_table
     from memory import TenantStore, build, ingest_rows, list_memories
-    from memory.synthetic import generate
+    from synthetic import generate
 
     data = generate(users=users, sessions_per_user=sessions, turns_per_session=8, seed=7)
     store = TenantStore(settings.storage_root, DEMO_TENANT)

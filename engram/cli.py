@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cluster.errors import EngramError
-from cluster.settings import Settings, load_settings
+from cluster import MEMORY_KINDS, EngramError, MemoryKind, Settings, load_settings
+from engram.tables import memory_table
 
 app = typer.Typer(
     help="Engram: per-user memory and per-tenant models for LLM assistants.", no_args_is_help=True
@@ -25,6 +26,14 @@ models_app = typer.Typer(help="Base models and tenants' fine-tuned models.", no_
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(models_app, name="models")
 console = Console()
+
+# The memory kinds as the choices of --kind (typer takes an Enum for a repeatable choice).
+KindChoice = StrEnum("KindChoice", {kind: kind for kind in MEMORY_KINDS})  # type: ignore[misc]
+
+
+def _kinds(chosen: list[KindChoice] | None) -> list[MemoryKind] | None:
+    return [cast(MemoryKind, kind.value) for kind in chosen] if chosen else None
+
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
 Tenant = Annotated[str, typer.Argument(help="Tenant id.")]
@@ -94,7 +103,7 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: int = 5,
     mode: Annotated[str, typer.Option(help="ranked, hybrid, vector or keyword")] = "ranked",
-    kind: Annotated[list[str] | None, typer.Option(help="Only these memory kinds.")] = None,
+    kind: Annotated[list[KindChoice] | None, typer.Option(help="Only these memory kinds.")] = None,
     as_of: Annotated[
         datetime | None, typer.Option(help="What was valid at this time (UTC unless it says otherwise).")
     ] = None,
@@ -112,7 +121,7 @@ def search(
             query,
             k=k,
             mode=mode,  # type: ignore[arg-type]  # validated by search
-            kinds=kind,
+            kinds=_kinds(kind),
             as_of=as_of,
             include_superseded=include_superseded,
             settings=settings.retrieval,
@@ -135,7 +144,7 @@ def search(
 def memories_list(
     tenant: Tenant,
     user: Annotated[str | None, typer.Option(help="Only this user.")] = None,
-    kind: Annotated[list[str] | None, typer.Option(help="Only these kinds.")] = None,
+    kind: Annotated[list[KindChoice] | None, typer.Option(help="Only these kinds.")] = None,
     current: Annotated[bool, typer.Option(help="Only memories valid now.")] = False,
     limit: int = 50,
     offset: int = 0,
@@ -146,7 +155,9 @@ def memories_list(
 
     _, store = _store(config, tenant)
     console.print(
-        memory_table(list_memories(store, user, kinds=kind, current_only=current, limit=limit, offset=offset))
+        memory_table(
+            list_memories(store, user, kinds=_kinds(kind), current_only=current, limit=limit, offset=offset)
+        )
     )
 
 
@@ -185,8 +196,8 @@ def models_bootstrap(
     config: ConfigOption = None,
 ) -> None:
     """Build the embedded small base model under the storage root (serve and demo do it when missing)."""
-    from cluster.paths import model_path
-    from training.bootstrap import bootstrap_model
+    from cluster import model_path
+    from training import bootstrap_model
 
     settings = _settings(config)
     spec = settings.llm.base_models.get(name)
@@ -207,7 +218,7 @@ def models_register(
     config: ConfigOption = None,
 ) -> None:
     """Register an adapter folder as the next version of a tenant's model (the first one deploys)."""
-    from actors.models import ModelRegistry
+    from actors import ModelRegistry
 
     settings = _settings(config)
     if base not in settings.llm.base_models:
@@ -226,7 +237,7 @@ def models_register(
 @models_app.command("list")
 def models_list(tenant: Tenant, config: ConfigOption = None) -> None:
     """The base models and the tenant's deployed fine-tuned models."""
-    from actors.models import ModelRegistry
+    from actors import ModelRegistry
 
     settings = _settings(config)
     table = Table("model", "base", "version")
@@ -244,7 +255,7 @@ def serve(config: ConfigOption = None) -> None:
     import secrets
     import time
 
-    from cluster.runtime import start_serving
+    from serving import start_serving
 
     settings = _settings(config)
     if settings.api.admin_key is None:
@@ -272,28 +283,9 @@ def demo(
     config: ConfigOption = None,
 ) -> None:
     """Generate signals for a few users, ingest, build, and show their memories and profiles."""
-    from cluster.demo import run_demo
+    from engram.demo import run_demo
 
     run_demo(_settings(config), users=users, sessions=sessions, console=console)
-
-
-def memory_table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
-    table = Table("kind", "text", "slot", "support", "valid", "sources", title=title, show_lines=False)
-    for row in rows:
-        valid = (
-            f"{row['valid_from']:%Y-%m-%d}→{row['valid_to']:%Y-%m-%d}"
-            if row["valid_to"]
-            else (f"{row['valid_from']:%Y-%m-%d}→now")
-        )
-        table.add_row(
-            row["kind"],
-            row["text"][:90],
-            row["slot"] or "",
-            str(row["support"]),
-            valid,
-            ", ".join(row["sources"][:2]) + ("…" if len(row["sources"]) > 2 else ""),
-        )
-    return table
 
 
 if __name__ == "__main__":

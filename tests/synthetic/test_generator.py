@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from cluster.settings import Settings
-from memory import synthetic_vocab
 from memory.extract import Extraction, RuleExtractor
 from memory.ingest import validate_signal
-from memory.synthetic import MALFORMED_KINDS, SyntheticData, generate, users_of, write_jsonl
+from synthetic import MALFORMED_KINDS, SyntheticData, generate, users_of, write_jsonl
+from synthetic import vocab as synthetic_vocab
 
 SOURCES = ("chat", "email", "document", "calendar", "event", "feedback")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")

@@ -2,9 +2,9 @@
 
 A job goes ``validating_files → queued → running → succeeded | failed | cancelled``; when the
 GPU broker takes its GPUs back it is ``preempted`` and then ``queued`` again, and resumes from
-its checkpoint. ``JobStore`` is the record; ``training.finetuner.FineTuner`` (a control-plane
-actor) moves jobs through it. Every read is scoped to the tenant: another tenant's job is "not
-found", exactly like a missing one.
+its checkpoint. ``JobStatus`` is that vocabulary, and ``JobStore`` the record;
+``training.finetuner.FineTuner`` (a control-plane actor) moves jobs through it. Every read is
+scoped to the tenant: another tenant's job is "not found", exactly like a missing one.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, Strin
 from sqlalchemy import update as sql_update
 
 from actors.db import engine_for, metadata
+from actors.files import FileStore
 from actors.models import ModelRegistry
-from cluster.errors import ConflictError, InvalidRequestError, NotFoundError
-from cluster.paths import NAME, validate_tenant_id
-from cluster.settings import Settings
-from training.files import FileStore
+from cluster import NAME, ConflictError, InvalidRequestError, NotFoundError, Settings, validate_tenant_id
 
-Status = Literal["validating_files", "queued", "running", "preempted", "succeeded", "failed", "cancelled"]
-FINAL: tuple[Status, ...] = ("succeeded", "failed", "cancelled")
+JobStatus = Literal["validating_files", "queued", "running", "preempted", "succeeded", "failed", "cancelled"]
+FIRST: JobStatus = "validating_files"
+FINAL: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
 JOB_ID = r"^ftjob-[0-9a-f]{24}$"
 
 fine_tune_jobs = Table(
@@ -169,12 +168,12 @@ class JobStore:
                     validation_file=request.validation_file,
                     hyperparameters=request.hyperparameters.model_dump(),
                     seed=seed,
-                    status="validating_files",
+                    status=FIRST,
                     created_at=_now(),
                 )
             )
             message = f"created fine-tuning job ({origin})" if origin else "created fine-tuning job"
-            _event(db, job_id, "info", message, {"status": "validating_files"})
+            _event(db, job_id, "info", message, {"status": FIRST})
         return self.get(tenant_id, job_id)
 
     def get(self, tenant_id: str | None, job_id: str) -> dict[str, Any]:
@@ -231,16 +230,26 @@ class JobStore:
                 for r in db.execute(query)
             ]
 
-    def update(self, job_id: str, message: str | None = None, data: Any = None, **values: Any) -> None:
+    def update(
+        self,
+        job_id: str,
+        message: str | None = None,
+        data: Any = None,
+        *,
+        status: JobStatus | None = None,
+        **values: Any,
+    ) -> None:
         """Change the job's fields (a status change is an event), with an event when ``message``."""
+        if status is not None:
+            values["status"] = status
         with self.engine.begin() as db:
             if values:
                 query = sql_update(fine_tune_jobs).where(fine_tune_jobs.c.job_id == job_id)
                 db.execute(query.values(**values))
             if message is not None:
-                level = "error" if values.get("status") == "failed" else "info"
-                if "status" in values:
-                    data = {"status": values["status"], **(data or {})}
+                level = "error" if status == "failed" else "info"
+                if status is not None:
+                    data = {"status": status, **(data or {})}
                 _event(db, job_id, level, message, data)
 
     def event(self, job_id: str, message: str, data: Any = None, level: str = "info") -> None:
