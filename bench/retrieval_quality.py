@@ -1,6 +1,6 @@
 """Retrieval quality on the synthetic dataset: dense, BM25, hybrid and the full ranking, in one run.
 
-Generates seeded synthetic users (``memory.synthetic.generate``), ingests and builds them with
+Generates seeded synthetic users (``synthetic.generate``), ingests and builds them with
 the real pipeline on a local Ray, then asks every held-out question (with its ``as_of`` when
 it has one) in each configuration and prints JSON: recall@5/10/25 of the evidence signals (a
 question is a hit at k when any top-k result's ``sources`` holds any of its evidence signal
@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cluster import RetrievalSettings, Settings, load_settings
+from cluster import MEMORY_KINDS, RetrievalSettings, Settings, load_settings
 from memory.retrieval import Mode
 from synthetic import Question, SyntheticData
 
@@ -70,7 +70,7 @@ def configs() -> list[Config]:
         Config(
             "ranked_facts_decay",
             "ranked",
-            {"half_life_days": dict.fromkeys(("episode", "summary", "fact", "preference"), 14.0)},
+            {"half_life_days": dict.fromkeys(MEMORY_KINDS, 14.0)},
             "ranked, facts and preferences decay like episodes instead of staying fresh while valid",
         ),
         Config("ranked_no_importance", "ranked", {"importance_weight": 0.0}, "ranked without importance"),

@@ -23,14 +23,15 @@ from typing import Any
 import httpx
 
 from bench.common import free_port, scratch, served, timed
-from cluster import Settings, load_settings
+from cluster import MemoryKind, Settings, load_settings
 from memory import TenantStore, get_embedder, query_embedder, search
 from memory.ids import memory_id
 from memory.stages import rows_to_table
 from synthetic import generate
 
 ADMIN = "bench-admin-key-0123456789"
-KINDS = ("episode", "episode", "episode", "fact", "preference", "summary")
+# The mix of kinds in the filled table: mostly episodes, as the pipeline makes them.
+KINDS: tuple[MemoryKind, ...] = ("episode", "episode", "episode", "fact", "preference", "summary")
 
 
 def fill(store: TenantStore, settings: Settings, memories: int, users: int) -> tuple[list[str], int]:
