@@ -56,7 +56,7 @@ from actors.broker_policy import (
     gpus_text,
 )
 from actors.control import BROKER, NAMESPACE, actor_name, control_actor_options
-from actors.db import engine_for, metadata
+from actors.db import engine_for, metadata, serialized
 from actors.quotas import QuotaBook, QuotaExceededError, add_usage
 from cluster import (
     BrokerSettings,
@@ -65,7 +65,7 @@ from cluster import (
     NotFoundError,
     QuotaSettings,
     Settings,
-    tenant_path,
+    area_key,
     validate_name,
     validate_tenant_id,
 )
@@ -124,7 +124,7 @@ class Lease:
     workload_id: str
     attempt: int
     gpus: float
-    checkpoint_dir: str
+    checkpoint_dir: str  # a storage key (``cluster.storage``)
     poll_s: float
 
 
@@ -152,14 +152,12 @@ class GPUBroker:
     def __init__(
         self,
         database_url: str,
-        storage_root: str,
         *,
         settings: BrokerSettings | None = None,
         quotas: QuotaSettings | None = None,
         capacity_gpus: float | None = None,
     ) -> None:
         self.engine: Engine = engine_for(database_url)
-        self.storage_root = storage_root
         self.settings = settings or BrokerSettings()
         self.quotas = QuotaBook(database_url, quotas or QuotaSettings())
         if ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None:
@@ -171,7 +169,6 @@ class GPUBroker:
         url = settings.api.control_db_url(settings.storage_root)
         return cls(
             url,
-            settings.storage_root,
             settings=settings.broker,
             quotas=settings.quotas,
             capacity_gpus=capacity_gpus,
@@ -203,15 +200,15 @@ class GPUBroker:
         workload_id: str | None = None,
         label: str | None = None,
     ) -> Workload:
-        """Queue a tenant's training run for ``gpus`` GPUs and schedule; its checkpoint folder is
-        ``tenants/<tenant>/checkpoints/<workload_id>``."""
+        """Queue a tenant's training run for ``gpus`` GPUs and schedule; its checkpoints go under
+        the storage key ``tenants/<tenant>/checkpoints/<workload_id>``."""
         validate_tenant_id(tenant_id)
         if priority not in ("interactive", "batch"):
             raise InvalidRequestError(
                 f"training priority must be interactive or batch, not {priority!r}", param="priority"
             )
         workload_id = workload_id or f"train-{secrets.token_hex(6)}"
-        folder = tenant_path(self.storage_root, tenant_id, "checkpoints", workload_id)
+        folder = area_key(tenant_id, "checkpoints", workload_id)
         self._insert(workload_id, tenant_id, "training", priority, gpus, label, folder)
         self.schedule()
         return self.workload(workload_id)
@@ -410,7 +407,14 @@ class GPUBroker:
     # -- the decision step --------------------------------------------------------------------
 
     def schedule(self) -> None:
-        """Apply the policy once to the live workloads and write every decision with its reason."""
+        """Apply the policy once to the live workloads and write every decision with its reason.
+
+        Serialized on the database: a second broker on it (one restarting, or one per cluster
+        sharing the database) waits, and then decides on what this one wrote."""
+        with serialized(self.engine, "gpu-broker") as db:
+            self._schedule(db)
+
+    def _schedule(self, db: Connection) -> None:
         live = self.workloads(live=True)
         tenants = {w.tenant_id for w in live if w.tenant_id is not None}
         nominal = {t: self.nominal(t) for t in tenants}
@@ -421,23 +425,20 @@ class GPUBroker:
         decisions = Plan(offered, self.capacity(), nominal, now, grace).run()
         decisions += [Decision(workload_id, "wait", why) for workload_id, why in held_back.items()]
         by_id = {w.workload_id: w for w in live}
-        with self.engine.begin() as db:
-            for d in decisions:
-                w = by_id[d.workload_id]
-                if d.action == "admit":
-                    _set(db, w.workload_id, state="admitted", attempt=w.attempt + 1, admitted_at=now)
-                    _event(db, w.workload_id, "admitted", d.message)
-                elif d.action == "preempt":
-                    _set(
-                        db, w.workload_id, state="preempting", preempted_at=now, preemptions=w.preemptions + 1
-                    )
-                    _event(db, w.workload_id, "preempted", d.message)
-                elif d.action == "requeue":
-                    _meter(db, w, now)
-                    _set(db, w.workload_id, state="preempted")
-                    _event(db, w.workload_id, "requeued", d.message)
-                elif _last_event(db, w.workload_id) != ("waiting", d.message):
-                    _event(db, w.workload_id, "waiting", d.message)
+        for d in decisions:
+            w = by_id[d.workload_id]
+            if d.action == "admit":
+                _set(db, w.workload_id, state="admitted", attempt=w.attempt + 1, admitted_at=now)
+                _event(db, w.workload_id, "admitted", d.message)
+            elif d.action == "preempt":
+                _set(db, w.workload_id, state="preempting", preempted_at=now, preemptions=w.preemptions + 1)
+                _event(db, w.workload_id, "preempted", d.message)
+            elif d.action == "requeue":
+                _meter(db, w, now)
+                _set(db, w.workload_id, state="preempted")
+                _event(db, w.workload_id, "requeued", d.message)
+            elif _last_event(db, w.workload_id) != ("waiting", d.message):
+                _event(db, w.workload_id, "waiting", d.message)
 
     def _over_job_quotas(self, live: list[Workload], now: datetime) -> dict[str, str]:
         """Pending training runs that their tenant's job quotas keep out of this pass, with why:
@@ -608,7 +609,6 @@ def start_broker(
     actor = actor.options(**control_actor_options(name or broker_name(settings), namespace))
     handle: ActorHandle = actor.remote(
         settings.api.control_db_url(settings.storage_root),
-        settings.storage_root,
         settings=settings.broker,
         quotas=settings.quotas,
         capacity_gpus=capacity_gpus,

@@ -26,12 +26,10 @@ training is preempted for it and the call returns once the GPUs are the deployme
 from __future__ import annotations
 
 import io
-import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -41,7 +39,7 @@ from ray.exceptions import RayError, RayTaskError
 from actors.broker import TERMINAL, Lease
 from actors.control import unwrap
 from actors.keys import DataKeys
-from cluster import Settings, crypto
+from cluster import Settings, Storage, crypto
 
 TrainState = dict[str, Any]
 _CHECKPOINT = re.compile(r"^step-(\d{9})\.pt\.enc$")
@@ -63,49 +61,48 @@ class StepLoop:
     checkpoint_every: int = 50
 
 
-def save_checkpoint(folder: str, step: int, state: TrainState, sealing: crypto.Sealing) -> str:
-    """Write the state after ``step`` steps, sealed, atomically as ``step-<n>.pt.enc``; older ones
-    are removed."""
+def save_checkpoint(
+    storage: Storage, folder: str, step: int, state: TrainState, sealing: crypto.Sealing
+) -> str:
+    """Write the state after ``step`` steps, sealed, atomically as ``<folder>/step-<n>.pt.enc`` (a
+    storage key); older ones are removed. Returns its key."""
     import torch
 
-    path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:09d}.pt"
-    target = path / f"{name}{crypto.SUFFIX}"
-    partial = path / f".{target.name}.partial"
+    target = f"{folder}/{name}{crypto.SUFFIX}"
     plain = io.BytesIO()
     torch.save(state, plain)
     plain.seek(0)
-    with open(partial, "wb") as out:
+    with storage.open_output(target) as out:
         crypto.encrypt_stream(plain, out, sealing.key, f"{sealing.context}/{name}")
-    os.replace(partial, target)
-    for old in path.iterdir():
-        if _CHECKPOINT.match(old.name) and old != target:
-            old.unlink(missing_ok=True)
-    return str(target)
+    for old in storage.children(folder):
+        if _CHECKPOINT.match(old) and f"{folder}/{old}" != target:
+            storage.delete(f"{folder}/{old}")
+    return target
 
 
-def load_checkpoint(folder: str, sealing: crypto.Sealing) -> tuple[int, TrainState, str] | None:
-    """The newest checkpoint in ``folder``: (steps done, state, path); None when there is none.
+def load_checkpoint(
+    storage: Storage, folder: str, sealing: crypto.Sealing
+) -> tuple[int, TrainState, str] | None:
+    """The newest checkpoint under ``folder`` (a storage key): (steps done, state, key); None when
+    there is none.
 
     DecryptionError for a file sealed with another key or for another tenant, workload or step."""
     import torch
 
-    path = Path(folder)
     found = sorted(
-        (int(m.group(1)), p)
-        for p in (path.iterdir() if path.is_dir() else ())
-        if (m := _CHECKPOINT.match(p.name))
+        (int(m.group(1)), name) for name in storage.children(folder) if (m := _CHECKPOINT.match(name))
     )
     if not found:
         return None
     step, newest = found[-1]
+    key = f"{folder}/{newest}"
     plain = io.BytesIO()
-    with open(newest, "rb") as sealed:
-        name = newest.name.removesuffix(crypto.SUFFIX)
-        crypto.decrypt_stream(sealed, plain, sealing.key, f"{sealing.context}/{name}", name=str(newest))
+    with storage.open_input(key) as sealed:
+        name = newest.removesuffix(crypto.SUFFIX)
+        crypto.decrypt_stream(sealed, plain, sealing.key, f"{sealing.context}/{name}", name=storage.uri(key))
     plain.seek(0)
-    return step, torch.load(plain, weights_only=True), str(newest)
+    return step, torch.load(plain, weights_only=True), key
 
 
 def _call(broker: ActorHandle, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -113,14 +110,16 @@ def _call(broker: ActorHandle, method: str, *args: Any, **kwargs: Any) -> Any:
     return unwrap(getattr(broker, method).remote(*args, **kwargs))
 
 
-def run_attempt(broker: ActorHandle, loop: StepLoop, lease: Lease, sealing: crypto.Sealing) -> str:
+def run_attempt(
+    broker: ActorHandle, loop: StepLoop, lease: Lease, sealing: crypto.Sealing, storage: Storage
+) -> str:
     """One admission's run of ``loop`` (inside a Ray task holding ``lease.gpus``).
 
     Returns "finished", "stopped" (preempted or cancelled, after a checkpoint) or "stale" (the
     broker no longer grants this attempt).
     """
     wid, attempt = lease.workload_id, lease.attempt
-    found = load_checkpoint(lease.checkpoint_dir, sealing)
+    found = load_checkpoint(storage, lease.checkpoint_dir, sealing)
     step, state = (found[0], found[1]) if found else (0, loop.init())
     node = ray.get_runtime_context().get_node_id()
     if not _call(broker, "started", wid, attempt, step, node):
@@ -130,15 +129,15 @@ def run_attempt(broker: ActorHandle, loop: StepLoop, lease: Lease, sealing: cryp
         if time.monotonic() - asked >= lease.poll_s:
             asked = time.monotonic()
             if _call(broker, "should_stop", wid, attempt):
-                path = save_checkpoint(lease.checkpoint_dir, step, state, sealing)
+                path = save_checkpoint(storage, lease.checkpoint_dir, step, state, sealing)
                 _call(broker, "stopped", wid, attempt, step, path)
                 return "stopped"
         state = loop.step(state, step)
         step += 1
         if step % loop.checkpoint_every == 0 and step < loop.total_steps:
-            path = save_checkpoint(lease.checkpoint_dir, step, state, sealing)
+            path = save_checkpoint(storage, lease.checkpoint_dir, step, state, sealing)
             _call(broker, "checkpointed", wid, attempt, step, path)
-    path = save_checkpoint(lease.checkpoint_dir, step, state, sealing)
+    path = save_checkpoint(storage, lease.checkpoint_dir, step, state, sealing)
     _call(broker, "finish", wid, attempt, step=step, checkpoint=path)
     return "finished"
 
@@ -180,7 +179,7 @@ def run_training(
             num_gpus=lease.gpus, num_cpus=num_cpus, max_retries=0, name=f"train-{workload_id}-{lease.attempt}"
         )
         try:
-            ray.get(run.remote(broker, loop, lease, sealing))
+            ray.get(run.remote(broker, loop, lease, sealing, Storage.of(settings)))
         except RayTaskError as e:  # the run itself raised: trying again would raise again
             error = f"attempt {lease.attempt} failed: {e.cause!r}" if e.cause else str(e)
             _call(broker, "finish", workload_id, lease.attempt, error=error[:2000])

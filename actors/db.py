@@ -8,7 +8,10 @@ for queries; a test checks that the two agree.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from filelock import FileLock
 from sqlalchemy import MetaData, create_engine, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 metadata = MetaData()
 
@@ -58,6 +61,22 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     if "tenants" in tables and "alembic_version" not in tables:
         command.stamp(config, "0001")
     command.upgrade(config, revision)
+
+
+@contextmanager
+def serialized(engine: Engine, name: str) -> Iterator[Connection]:
+    """A transaction that holds the database-wide lock ``name`` from its start, so that such
+    transactions run one at a time across every process on the database (a read-decide-write, as
+    the broker's scheduling): on PostgreSQL an advisory transaction lock, on SQLite its write lock,
+    taken by a first write that changes nothing. Reads made meanwhile on other connections see
+    everything the previous holder committed."""
+    with engine.begin() as db:
+        if db.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        else:
+            db.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0"))
+        yield db
 
 
 @lru_cache(maxsize=8)

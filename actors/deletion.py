@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import lancedb
-import pyarrow.fs as pafs
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
@@ -38,7 +37,7 @@ from actors.jobs import fine_tune_events, fine_tune_jobs
 from actors.keys import destroy_key, secure_delete
 from actors.models import model_deployments, model_versions, models
 from actors.tenants import api_keys, tenants
-from cluster import NotFoundError, Settings, tenant_path, tenant_root, validate_tenant_id
+from cluster import NotFoundError, Settings, Storage, area_key, tenant_key, validate_tenant_id
 
 # Tables whose rows of a deleted tenant stay, and why.
 KEPT = {
@@ -83,9 +82,10 @@ def delete_tenant(
         destroyed = destroy_key(db, tenant_id)
     if quiesce is not None:
         quiesce(tenant_id)
-    files, size = _measure(settings.storage_root, tenant_id)
-    lance = _drop_lance_tables(settings.storage_root, tenant_id)
-    _remove_folder(settings.storage_root, tenant_id)
+    storage = Storage.of(settings)
+    files, size = storage.size(tenant_key(tenant_id))
+    lance = _drop_lance_tables(storage, tenant_id)
+    storage.delete_tree(tenant_key(tenant_id))
     deleted_at = datetime.now(UTC)
     with engine.begin() as db:
         secure_delete(db)
@@ -95,39 +95,19 @@ def delete_tenant(
             .where(tenants.c.tenant_id == tenant_id)
             .values(deleted_at=deleted_at, name=tenant_id)
         )
-    _remove_folder(settings.storage_root, tenant_id)
+    storage.delete_tree(tenant_key(tenant_id))
     return DeletionReport(tenant_id, deleted_at, revoked, destroyed, lance, files, size, rows)
 
 
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    fs, path = pafs.FileSystem.from_uri(uri)
-    return fs, path
-
-
-def _measure(root: str, tenant_id: str) -> tuple[int, int]:
-    """Files and bytes under the tenant's folder."""
-    fs, path = _filesystem(tenant_root(root, tenant_id))
-    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    sizes = [info.size or 0 for info in infos if info.type == pafs.FileType.File]
-    return len(sizes), sum(sizes)
-
-
-def _drop_lance_tables(root: str, tenant_id: str) -> dict[str, int]:
+def _drop_lance_tables(storage: Storage, tenant_id: str) -> dict[str, int]:
     """Drop every LanceDB table of the tenant; returns each one's number of versions."""
-    uri = tenant_path(root, tenant_id, "lance")
-    fs, path = _filesystem(uri)
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+    key = area_key(tenant_id, "lance")
+    if not storage.exists(key):
         return {}
-    db = lancedb.connect(uri)
+    db = lancedb.connect(storage.uri(key), storage_options=storage.lance_options() or None)
     versions = {name: len(db.open_table(name).list_versions()) for name in db.list_tables().tables}
     db.drop_all_tables()
     return versions
-
-
-def _remove_folder(root: str, tenant_id: str) -> None:
-    fs, path = _filesystem(tenant_root(root, tenant_id))
-    if fs.get_file_info(path).type != pafs.FileType.NotFound:
-        fs.delete_dir(path)
 
 
 def _remove_rows(db: Connection, tenant_id: str) -> dict[str, int]:

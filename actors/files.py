@@ -14,14 +14,21 @@ import json
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, and_, delete, insert, or_, select
 
 from actors.db import engine_for, metadata
 from actors.keys import DataKeys
-from cluster import InvalidRequestError, NotFoundError, Settings, crypto, tenant_path, validate_tenant_id
+from cluster import (
+    InvalidRequestError,
+    NotFoundError,
+    Settings,
+    Storage,
+    area_key,
+    crypto,
+    validate_tenant_id,
+)
 
 PURPOSE = "fine-tune"
 FILE_ID = r"^file-[0-9a-f]{32}$"
@@ -72,12 +79,13 @@ class FileStore:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.storage_root = settings.storage_root
+        self.storage = Storage.of(settings)
         self.engine = engine_for(settings.api.control_db_url(settings.storage_root))
         self.keys = DataKeys.from_settings(settings)
 
-    def path(self, tenant_id: str, file_id: str) -> Path:
-        return Path(tenant_path(self.storage_root, tenant_id, "files", f"{file_id}.jsonl.enc"))
+    def key(self, tenant_id: str, file_id: str) -> str:
+        """Where the sealed file is stored."""
+        return area_key(tenant_id, "files", f"{file_id}.jsonl.enc")
 
     def add(
         self, tenant_id: str, filename: str, purpose: str, data: bytes, *, examples: int, tokens: int
@@ -88,15 +96,9 @@ class FileStore:
         check_upload(filename, purpose)
         file_id = f"file-{os.urandom(16).hex()}"
         data_key = self.keys.key(tenant_id)  # KeyDestroyedError for a deleted tenant: nothing is written
-        target = self.path(tenant_id, file_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f".{target.name}.partial")
-        try:
-            with open(staging, "wb") as out:
-                crypto.encrypt_stream(io.BytesIO(data), out, data_key, _context(tenant_id, file_id))
-            os.replace(staging, target)
-        finally:
-            staging.unlink(missing_ok=True)
+        target = self.key(tenant_id, file_id)
+        with self.storage.open_output(target) as out:
+            crypto.encrypt_stream(io.BytesIO(data), out, data_key, _context(tenant_id, file_id))
         values = {
             "file_id": file_id,
             "tenant_id": tenant_id,
@@ -112,7 +114,7 @@ class FileStore:
             with self.engine.begin() as db:
                 db.execute(insert(files).values(**values))
         except BaseException:
-            target.unlink(missing_ok=True)
+            self.storage.delete(target)
             raise
         return _record(values)
 
@@ -132,14 +134,14 @@ class FileStore:
             ).rowcount
         if not removed:
             raise NotFoundError(f"no file {file_id!r}", param="file_id")
-        self.path(tenant_id, file_id).unlink(missing_ok=True)
+        self.storage.delete(self.key(tenant_id, file_id))
 
     def content(self, tenant_id: str, file_id: str) -> bytes:
         """The file as uploaded, decrypted in memory (fine-tune files are small)."""
         self.get(tenant_id, file_id)
         plain = io.BytesIO()
         try:
-            with open(self.path(tenant_id, file_id), "rb") as sealed:
+            with self.storage.open_input(self.key(tenant_id, file_id)) as sealed:
                 data_key = self.keys.key(tenant_id, create=False)
                 crypto.decrypt_stream(sealed, plain, data_key, _context(tenant_id, file_id), name=file_id)
         except FileNotFoundError:  # deleted since the record was read

@@ -15,7 +15,6 @@ folder holds ``<file>.enc`` files only; engines read a private decrypted copy
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +42,9 @@ from cluster import (
     InvalidIdError,
     NotFoundError,
     Settings,
+    Storage,
+    area_key,
     crypto,
-    tenant_path,
     validate_name,
     validate_tenant_id,
 )
@@ -99,9 +99,10 @@ class Adapter:
     version: int
     lora_id: int
 
-    def path(self, storage_root: str) -> str:
+    @property
+    def key(self) -> str:
         """The adapter's encrypted folder in the tenant's storage."""
-        return tenant_path(storage_root, self.tenant_id, "adapters", self.folder, f"v{self.version}")
+        return area_key(self.tenant_id, "adapters", self.folder, f"v{self.version}")
 
     @property
     def context(self) -> str:
@@ -125,15 +126,15 @@ def _parse(model: str) -> tuple[str, str, str] | None:
 
 
 class ModelRegistry:
-    def __init__(self, database_url: str, storage_root: str, keys: DataKeys) -> None:
+    def __init__(self, database_url: str, storage: Storage, keys: DataKeys) -> None:
         self.engine = engine_for(database_url)
-        self.storage_root = storage_root
+        self.storage = storage
         self.keys = keys
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelRegistry:
         database = settings.api.control_db_url(settings.storage_root)
-        return cls(database, settings.storage_root, DataKeys.from_settings(settings))
+        return cls(database, Storage.of(settings), DataKeys.from_settings(settings))
 
     def register_adapter(
         self,
@@ -179,9 +180,11 @@ class ModelRegistry:
                 select(sql.max(model_versions.c.version)).where(model_versions.c.model == name)
             ).scalar()
             version = (last or 0) + 1
-            target = Path(tenant_path(self.storage_root, tenant_id, "adapters", folder, f"v{version}"))
-            # appears whole (replacing what a registration that failed after writing left) or not at all
-            crypto.encrypt_tree(source, target, data_key, adapter_context(tenant_id, folder, version))
+            target = area_key(tenant_id, "adapters", folder, f"v{version}")
+            # replaces what a registration that failed after writing left; visible once the row commits
+            crypto.seal_tree(
+                source, self.storage, target, data_key, adapter_context(tenant_id, folder, version)
+            )
             now = datetime.now(UTC)
             db.execute(
                 insert(model_versions).values(
@@ -324,8 +327,7 @@ class ModelRegistry:
                 .values(retired_at=datetime.now(UTC))
             )
             db.execute(sql_update(models).where(models.c.model == model).values(deployed_version=None))
-        folder = tenant_path(self.storage_root, tenant_id, "adapters", f"{row.base_model}.{row.suffix}")
-        shutil.rmtree(folder, ignore_errors=True)
+        self.storage.delete_tree(area_key(tenant_id, "adapters", f"{row.base_model}.{row.suffix}"))
 
     def _owned(self, db: Any, tenant_id: str, model: str) -> Any:
         query = select(models).where(models.c.model == model, models.c.tenant_id == tenant_id)

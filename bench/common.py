@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import atexit
+import base64
 import os
 import shutil
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 from cluster import Settings
 
@@ -39,6 +43,49 @@ def scratch(prefix: str) -> str:
     folder = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, folder, True)
     return folder
+
+
+def storage(where: str, prefix: str) -> dict[str, Any]:
+    """Settings for this run's storage: a new local folder, or (``s3``) a new bucket on an
+    S3-compatible server (moto) started on loopback in its own process for the length of the run.
+
+    The server's address and test credentials go into the environment, as a cluster's nodes have
+    them, before Ray starts; the control plane then needs a database URL and a master key, which
+    are made for the run (SQLite in a temporary folder, a random key)."""
+    if where == "local":
+        return {"storage_root": scratch(prefix)}
+    port = free_port()
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    atexit.register(server.terminate)
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_REGION="us-east-1",
+        AWS_ALLOW_HTTP="true",
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="engram-bench")
+    return {
+        "storage_root": f"s3://engram-bench/{prefix.strip('-')}",
+        "api": {"database_url": f"sqlite:///{scratch(prefix)}/control.db"},
+        "security": {"master_key": base64.b64encode(os.urandom(32)).decode()},
+    }
 
 
 def free_port() -> int:

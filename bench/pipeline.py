@@ -73,13 +73,16 @@ def main() -> None:
     parser.add_argument(
         "--no-sentence-transformers", action="store_true", help="skip timing sentence-transformers' encode"
     )
+    parser.add_argument(
+        "--storage", choices=["local", "s3"], default="local", help="where the storage root is"
+    )
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
     import ray
 
-    from bench.common import scratch
-    from cluster import load_settings
+    from bench.common import storage
+    from cluster import Storage, load_settings
     from memory import TenantStore, build, get_embedder, ingest_rows
     from synthetic import generate
 
@@ -93,7 +96,7 @@ def main() -> None:
     )
     rows = [r for r in data.signals][: args.signals]
     texts = [str(r["text"]) for r in rows]
-    settings = load_settings(storage_root=scratch("engram-bench-"))
+    settings = load_settings(**storage(args.storage, "engram-bench-"))
 
     embedder = get_embedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
     embedder.embed(texts[:64])  # warm-up
@@ -112,7 +115,7 @@ def main() -> None:
     # distinct texts is the stricter baseline when the data repeats itself.
     encode_unique_s = encode_seconds(unique) if len(unique) < len(texts) else encode_s
 
-    store = TenantStore(settings.storage_root, "bench")
+    store = TenantStore(Storage.of(settings), "bench")
     started = time.perf_counter()
     ingest = ingest_rows(store, rows, settings.ingest, origin="bench")
     ingest_s = time.perf_counter() - started
@@ -139,6 +142,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "storage": args.storage,
                 "signals": len(rows),
                 "users": report.users,
                 "cpus": os.cpu_count(),

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cluster import MEMORY_KINDS, RetrievalSettings, Settings, load_settings
+from cluster import MEMORY_KINDS, RetrievalSettings, Settings, Storage, load_settings
 from memory.retrieval import Mode
 from synthetic import Question, SyntheticData
 
@@ -111,7 +111,7 @@ def _prepare(data: SyntheticData, settings: Settings) -> dict[str, Any]:
     fingerprint = _fingerprint(data)
     if marker.exists() and marker.read_text() == fingerprint:
         return {"reused_store": True}
-    store = TenantStore(settings.storage_root, TENANT)
+    store = TenantStore(Storage.of(settings), TENANT)
     started = time.perf_counter()
     ingest_rows(store, data.signals, settings.ingest, origin="bench")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -213,7 +213,7 @@ def main() -> None:
     scratch = tempfile.TemporaryDirectory(prefix="engram-retrieval-")  # the store unless --store
     settings = load_settings(storage_root=args.store or scratch.name)
     prepared = _prepare(data, settings)
-    store = TenantStore(settings.storage_root, TENANT)
+    store = TenantStore(Storage.of(settings), TENANT)
     # The questions are asked right after the users' last signal: that is "now" for recency.
     last = max(datetime.fromisoformat(str(r["occurred_at"]).replace("Z", "+00:00")) for r in data.signals)
     now = last + timedelta(hours=1)

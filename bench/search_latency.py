@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from bench.common import free_port, scratch, served, timed
-from cluster import MemoryKind, Settings, load_settings
+from bench.common import free_port, served, storage, timed
+from cluster import MemoryKind, Settings, Storage, load_settings
 from memory import TenantStore, get_embedder, query_embedder, search
 from memory.ids import memory_id
 from memory.stages import rows_to_table
@@ -82,14 +82,18 @@ def main() -> None:
     parser.add_argument("--memories", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument(
+        "--storage", choices=["local", "s3"], default="local", help="where the storage root is"
+    )
     args = parser.parse_args()
 
+    where = storage(args.storage, "engram-search-")
     settings = load_settings(
-        storage_root=scratch("engram-search-"),
-        api={"admin_key": ADMIN, "port": free_port()},
+        **where,
+        api={**where.get("api", {}), "admin_key": ADMIN, "port": free_port()},
         quotas={"requests_per_s": 1e6, "burst": 10**6},
     )
-    store = TenantStore(settings.storage_root, "bench")
+    store = TenantStore(Storage.of(settings), "bench")
     started = time.perf_counter()
     queries, distinct = fill(store, settings, args.memories, args.users)
     fill_s = time.perf_counter() - started
@@ -138,6 +142,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "storage": args.storage,
                 "memories": args.memories,
                 "users": args.users,
                 "distinct_texts": distinct,

@@ -3,7 +3,8 @@
 - settings: one strict, typed model loaded from YAML (``settings``), every environment variable in
   ``envs``;
 - errors: the exception hierarchy, with context fields, that survives pickling (``errors``);
-- ids and paths: validated ids, and every storage path built from them (``paths``);
+- ids and keys: validated ids, and every storage key built from them (``paths``);
+- the storage layer: every stored byte, on a local folder or an object store (``storage``);
 - records: the tables' Arrow schemas and their vocabulary, memory kinds among it (``schemas``);
 - crypto: envelope encryption at rest (``crypto``, used as a namespace);
 - registries of swappable parts (``registry``);
@@ -26,9 +27,9 @@ from cluster.paths import (
     NAME,
     TENANT_ID,
     USER_ID,
-    model_path,
-    tenant_path,
-    tenant_root,
+    area_key,
+    model_key,
+    tenant_key,
     validate_name,
     validate_tenant_id,
     validate_user_id,
@@ -51,10 +52,12 @@ from cluster.settings import (
     QuotaSettings,
     RetrievalSettings,
     Settings,
+    StorageSettings,
     TenantLimits,
     get_settings,
     load_settings,
 )
+from cluster.storage import Entry, Storage, is_object_store
 
 __all__ = [
     "MEMORY_KINDS",
@@ -68,6 +71,7 @@ __all__ = [
     "DecryptionError",
     "EmbeddingSettings",
     "EngramError",
+    "Entry",
     "IngestSettings",
     "InvalidIdError",
     "InvalidRequestError",
@@ -79,9 +83,12 @@ __all__ = [
     "Registry",
     "RetrievalSettings",
     "Settings",
+    "Storage",
+    "StorageSettings",
     "TenantLimits",
     "UnknownComponentError",
     "apply_ray_env",
+    "area_key",
     "check_time",
     "cluster_gpus",
     "crypto",
@@ -91,11 +98,11 @@ __all__ = [
     "ensure_ray",
     "envs",
     "get_settings",
+    "is_object_store",
     "load_settings",
-    "model_path",
+    "model_key",
     "schemas",
-    "tenant_path",
-    "tenant_root",
+    "tenant_key",
     "validate_name",
     "validate_tenant_id",
     "validate_user_id",

@@ -15,6 +15,8 @@ key and nonces are plain counters. The chunk index and the last-chunk flag in th
 reordered, dropped, truncated or appended chunks fail; ``context`` (the tenant and the file's
 place, e.g. ``acme/adapters/base.x/v1/adapter_config.json``) makes a file moved to another
 tenant or name fail. Any failure is a ``DecryptionError``; nothing partial is left behind.
+A folder (an adapter version, a training checkpoint) is sealed file by file into the storage
+layer (``seal_tree``, ``cluster.storage``), on a local disk or an object store alike.
 
 Plaintext exists only in private temporary folders (mode 0700) made by ``private_dir`` or
 ``decrypted``, for an engine that must read files (vLLM loading an adapter, a trainer resuming).
@@ -42,6 +44,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from cluster.errors import ConfigError, DecryptionError, InvalidRequestError
 from cluster.settings import Settings
+from cluster.storage import Storage
 
 KEY_BYTES = 32
 MAGIC = b"EGRM"
@@ -88,7 +91,7 @@ def master_key(settings: Settings) -> bytes:
             "security.master_key (ENGRAM_MASTER_KEY) is required when storage_root is an object store",
             param="security.master_key",
         )
-    return _local_master_key(Path(settings.storage_root) / MASTER_KEY_FILE)
+    return _local_master_key(Storage.of(settings).local_path(MASTER_KEY_FILE))
 
 
 def _local_master_key(path: Path) -> bytes:
@@ -221,76 +224,54 @@ def decrypt_stream(source: BinaryIO, out: BinaryIO, data_key: bytes, context: st
         index, chunk = index + 1, following
 
 
-def encrypt_file(
-    source: str | Path, target: str | Path, data_key: bytes, context: str, *, chunk_bytes: int = CHUNK_BYTES
-) -> None:
-    """Seal the file ``source`` into ``target`` (written under a temporary name, then renamed)."""
-    target = Path(target)
-    staging = target.with_name(f".{target.name}.partial")
-    try:
-        with open(source, "rb") as src, open(staging, "wb") as out:
-            encrypt_stream(src, out, data_key, context, chunk_bytes=chunk_bytes)
-        os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
-
-
-def decrypt_file(source: str | Path, target: str | Path, data_key: bytes, context: str) -> None:
-    """Open the sealed file ``source`` into ``target``; on any error nothing is left at ``target``."""
-    target = Path(target)
-    try:
-        with open(source, "rb") as src, open(target, "wb") as out:
-            decrypt_stream(src, out, data_key, context, name=str(source))
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-
-
 def _file_context(context: str, relative: str) -> str:
     return f"{context}/{relative}"
 
 
-def encrypt_tree(source: str | Path, target: str | Path, data_key: bytes, context: str) -> list[str]:
-    """Seal every file under the folder ``source`` into ``target`` (``<name>.enc``, same layout).
+def seal_tree(source: str | Path, storage: Storage, prefix: str, data_key: bytes, context: str) -> list[str]:
+    """Seal every file under the local folder ``source`` into ``storage`` under ``prefix``
+    (``<name>.enc``, same layout), replacing what was there; returns the names sealed.
 
-    The folder appears at ``target`` whole (replacing what was there) or not at all. Only regular
-    files and folders are accepted (a link could pull in anything). Returns the names sealed.
+    Each file is written atomically; callers publish the folder afterwards (a version row), so it
+    is never read half written. Only regular files and folders are accepted (a link could pull in
+    anything), and everything is checked before anything is written.
     """
-    source, target = Path(source), Path(target)
+    source = Path(source)
     if not source.is_dir():
         raise InvalidRequestError(f"{source} is not a folder", param="source")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    names: list[str] = []
-    try:
-        for path in sorted(source.rglob("*")):
-            relative = path.relative_to(source).as_posix()
-            if path.is_symlink() or not (path.is_file() or path.is_dir()):
-                raise InvalidRequestError(
-                    f"{path} is not a regular file or folder; only those are stored", param="source"
-                )
-            if path.is_dir():
-                (staging / relative).mkdir(parents=True, exist_ok=True)
-                continue
-            encrypt_file(path, staging / f"{relative}{SUFFIX}", data_key, _file_context(context, relative))
-            names.append(relative)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return names
+    files = []
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            raise InvalidRequestError(
+                f"{path} is not a regular file or folder; only those are stored", param="source"
+            )
+        if path.is_file():
+            files.append((path, path.relative_to(source).as_posix()))
+    storage.delete_tree(prefix)
+    for path, relative in files:
+        with open(path, "rb") as src, storage.open_output(f"{prefix}/{relative}{SUFFIX}") as out:
+            encrypt_stream(src, out, data_key, _file_context(context, relative))
+    return [relative for _, relative in files]
 
 
-def decrypt_tree(source: str | Path, target: str | Path, data_key: bytes, context: str) -> None:
-    """Open a folder sealed by ``encrypt_tree`` into ``target`` (a new or empty folder)."""
-    source, target = Path(source), Path(target)
-    if not source.is_dir():
-        raise DecryptionError(f"{source} is not a sealed folder", param="path", path=str(source))
+def open_tree(storage: Storage, prefix: str, target: str | Path, data_key: bytes, context: str) -> None:
+    """Open a folder sealed by ``seal_tree`` into the local folder ``target`` (new or empty);
+    DecryptionError when there is no such folder or anything in it is off."""
+    target = Path(target)
+    sealed = [e.key for e in storage.files(prefix) if e.key.endswith(SUFFIX)]
+    if not sealed:
+        raise DecryptionError(f"{storage.uri(prefix)} is not a sealed folder", param="path", path=prefix)
     target.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for path in sorted(source.rglob(f"*{SUFFIX}")):
-        relative = path.relative_to(source).as_posix()[: -len(SUFFIX)]
-        (target / relative).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        decrypt_file(path, target / relative, data_key, _file_context(context, relative))
+    for key in sealed:
+        relative = key[len(prefix) :].lstrip("/")[: -len(SUFFIX)]
+        plain = target / relative
+        plain.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            with storage.open_input(key) as src, open(plain, "wb") as out:
+                decrypt_stream(src, out, data_key, _file_context(context, relative), name=storage.uri(key))
+        except BaseException:
+            plain.unlink(missing_ok=True)
+            raise
 
 
 # -- private plaintext -----------------------------------------------------------------------------
@@ -337,22 +318,13 @@ def _running(pid: int) -> bool:
 
 @contextmanager
 def decrypted(
-    source: str | Path, data_key: bytes, context: str, *, parent: str | Path | None = None
+    storage: Storage, prefix: str, data_key: bytes, context: str, *, parent: str | Path | None = None
 ) -> Iterator[Path]:
-    """A private plaintext copy of a sealed file or folder, removed when the block ends.
-
-    For a folder sealed by ``encrypt_tree`` the copy is a folder; for a file sealed by
-    ``encrypt_file`` it is a file (its name without ``.enc``).
-    """
-    source = Path(source)
+    """A private plaintext copy of a folder sealed by ``seal_tree``, removed when the block ends."""
     folder = private_dir(parent)
     try:
-        if source.is_dir():
-            plain = folder / "plain"
-            decrypt_tree(source, plain, data_key, context)
-        else:
-            plain = folder / source.name.removesuffix(SUFFIX)
-            decrypt_file(source, plain, data_key, context)
+        plain = folder / "plain"
+        open_tree(storage, prefix, plain, data_key, context)
         yield plain
     finally:
         shutil.rmtree(folder, ignore_errors=True)

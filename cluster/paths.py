@@ -1,8 +1,8 @@
-"""Every storage path is built here, from validated ids only.
+"""Every storage key is built here, from validated ids only.
 
-The storage root is a local folder or an object-store URI (``s3://bucket/prefix``).
-Ids are checked against strict patterns, so no id can contain a separator, ``..`` or
-a quote, and no path built here can leave its tenant's folder.
+A key is a ``/``-separated path under the storage root (``cluster.storage`` turns it into a
+location, local or on an object store). Ids are checked against strict patterns, so no id can
+contain a separator, ``..`` or a quote, and no key built here can leave its tenant's folder.
 """
 
 from __future__ import annotations
@@ -44,23 +44,17 @@ def validate_name(value: object, kind: str = "name") -> str:
     return _check(NAME, kind, value)
 
 
-def _join(root: str, *parts: str) -> str:
-    base = root.rstrip("/") or "/"
-    return "/".join([base, *parts])
+def tenant_key(tenant_id: str) -> str:
+    """``tenants/<tenant>``: everything the tenant stores (removed whole when it is deleted)."""
+    return f"tenants/{validate_tenant_id(tenant_id)}"
 
 
-def tenant_root(root: str, tenant_id: str) -> str:
-    """``<root>/tenants/<tenant>``: everything the tenant stores (removed whole when it is deleted)."""
-    return _join(root, "tenants", validate_tenant_id(tenant_id))
-
-
-def tenant_path(root: str, tenant_id: str, area: TenantArea, *names: str) -> str:
-    """``<root>/tenants/<tenant>/<area>/<names...>``; every component validated."""
-    validate_tenant_id(tenant_id)
+def area_key(tenant_id: str, area: TenantArea, *names: str) -> str:
+    """``tenants/<tenant>/<area>/<names...>``; every component validated."""
     checked = [validate_name(n, "path component") for n in names]
-    return _join(root, "tenants", tenant_id, area, *checked)
+    return "/".join([tenant_key(tenant_id), area, *checked])
 
 
-def model_path(root: str, base_model: str) -> str:
-    """``<root>/models/<base>``: a base model's files."""
-    return _join(root, "models", validate_name(base_model, "base_model"))
+def model_key(base_model: str) -> str:
+    """``models/<base>``: a base model's files."""
+    return f"models/{validate_name(base_model, 'base_model')}"

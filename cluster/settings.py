@@ -118,6 +118,25 @@ class PiiSettings(StrictModel):
         return self.tenants.get(tenant_id, self.redact)
 
 
+class StorageSettings(StrictModel):
+    """Where an object-store root lives, where the environment does not say it already.
+
+    Credentials are never settings: pyarrow and LanceDB take them from the environment
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, or the machine's role), as they take
+    ``AWS_ENDPOINT_URL``, ``AWS_REGION`` and ``AWS_ALLOW_HTTP`` when the fields below are None.
+    """
+
+    endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s]+/?$",
+        description="Endpoint URL of an S3-compatible store (http://host:port allows plain HTTP); None: "
+        "AWS_ENDPOINT_URL, else AWS itself.",
+    )
+    region: str | None = Field(
+        None, min_length=1, description="Region of the bucket; None: AWS_REGION, else the store's default."
+    )
+
+
 class ApiSettings(StrictModel):
     host: str = Field("127.0.0.1", description="Address the HTTP gateway listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP gateway.")
@@ -445,7 +464,12 @@ class SecuritySettings(StrictModel):
 
 class Settings(StrictModel):
     storage_root: str = Field(
-        ".engram", description="Root of all tenant data: a local folder or an object-store URI."
+        ".engram",
+        description="Root of all tenant data and models: a local folder or an object-store URI "
+        "(s3://bucket/prefix, gs://..., abfs://...).",
+    )
+    storage: StorageSettings = Field(
+        default_factory=StorageSettings, description="Endpoint and region of an object-store root."
     )
     ray: RaySettings = Field(default_factory=RaySettings, description="Ray cluster connection.")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding stage.")
@@ -474,9 +498,23 @@ class Settings(StrictModel):
         return value if "://" in value else str(Path(value).expanduser().resolve())
 
     @model_validator(mode="after")
-    def _check_tenant_ids(self) -> Settings:
+    def _check(self) -> Settings:
         for tenant in self.pii.tenants:
             validate_tenant_id(tenant)
+        if "://" in self.storage_root:
+            missing = [
+                name
+                for name, value in (
+                    ("api.database_url (ENGRAM_DATABASE_URL)", self.api.database_url),
+                    ("security.master_key (ENGRAM_MASTER_KEY)", self.security.master_key),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"an object-store storage_root ({self.storage_root}) needs {' and '.join(missing)}: "
+                    "the control database and the master key cannot live on one node's disk"
+                )
         return self
 
 
@@ -518,6 +556,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         field = ".".join(str(p) for p in first["loc"])
         # a rejected secret is not chained: the validation error would carry its value into tracebacks
         cause = None if field.startswith("security.master_key") else e
+        if not field:  # a check across fields: its message names them
+            raise ConfigError(f"invalid settings: {first['msg'].removeprefix('Value error, ')}") from cause
         raise ConfigError(f"invalid setting {field}: {first['msg']}", param=field) from cause
 
 

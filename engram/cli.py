@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cluster import MEMORY_KINDS, EngramError, MemoryKind, Settings, load_settings
+from cluster import MEMORY_KINDS, EngramError, MemoryKind, Settings, Storage, load_settings
 from engram.tables import memory_table
 
 app = typer.Typer(
@@ -52,7 +52,7 @@ def _store(config: Path | None, tenant: str) -> tuple[Settings, Any]:
 
     settings = _settings(config)
     try:
-        return settings, TenantStore(settings.storage_root, tenant)
+        return settings, TenantStore(Storage.of(settings), tenant)
     except EngramError as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from e
@@ -196,8 +196,7 @@ def models_bootstrap(
     config: ConfigOption = None,
 ) -> None:
     """Build the embedded small base model under the storage root (serve and demo do it when missing)."""
-    from cluster import model_path
-    from training import bootstrap_model
+    from training import base_model_location
 
     settings = _settings(config)
     spec = settings.llm.base_models.get(name)
@@ -205,7 +204,7 @@ def models_bootstrap(
         console.print(f"[red]error:[/red] {name!r} is not an embedded model of llm.base_models")
         raise typer.Exit(2)
     with console.status(f"bootstrapping {name}"):
-        folder = bootstrap_model(model_path(settings.storage_root, name), seed=seed, overwrite=force)
+        folder = base_model_location(settings, name, seed=seed, overwrite=force)
     console.print(f"{name}: {folder}")
 
 

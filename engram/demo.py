@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from cluster import Settings
+from cluster import Settings, Storage
 from engram.tables import memory_table
 
 DEMO_TENANT = "demo"
@@ -16,7 +16,7 @@ def run_demo(settings: Settings, *, users: int, sessions: int, console: Console)
     from synthetic import generate
 
     data = generate(users=users, sessions_per_user=sessions, turns_per_session=8, seed=7)
-    store = TenantStore(settings.storage_root, DEMO_TENANT)
+    store = TenantStore(Storage.of(settings), DEMO_TENANT)
     console.rule(f"[bold]Engram demo[/bold]: tenant {DEMO_TENANT!r} in {store.uri}")
     report = ingest_rows(store, data.signals, settings.ingest, origin="synthetic")
     console.print(

@@ -28,7 +28,14 @@ import pyarrow.compute as pc
 import ray
 from lancedb.table import Table
 
-from cluster import Settings, embedding_actor_resources, embedding_actors, embedding_device, ensure_ray
+from cluster import (
+    Settings,
+    Storage,
+    embedding_actor_resources,
+    embedding_actors,
+    embedding_device,
+    ensure_ray,
+)
 from memory import stages
 from memory.consolidate import Policy
 from memory.embed import Embedder
@@ -61,7 +68,7 @@ def build(tenant_id: str, settings: Settings) -> BuildReport:
     """Run the pipeline over all of the tenant's unprocessed signals."""
     started = time.perf_counter()
     ensure_ray(settings)
-    store = TenantStore(settings.storage_root, tenant_id)
+    store = TenantStore(Storage.of(settings), tenant_id)
     report = BuildReport(tenant_id=store.tenant_id)
     while True:
         pending = pending_signals(store, settings.pipeline.max_signals_per_run)

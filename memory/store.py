@@ -1,7 +1,8 @@
 """The LanceDB store of one tenant: signals, quarantine, memories and profiles tables.
 
-Every table lives under ``tenants/<tenant>/lance/`` of the storage root, reached only
-through ``cluster.paths``; filters are built with ``quote`` from validated values.
+Every table lives under ``tenants/<tenant>/lance/`` of the storage root (``cluster.storage``:
+a local folder or an object store, with its options); filters are built with ``quote`` from
+validated values.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 from lancedb.index import FTS, Bitmap, BTree
 from lancedb.table import AsyncTable, Table
 
-from cluster import schemas, tenant_path, validate_tenant_id
+from cluster import Storage, area_key, schemas, validate_tenant_id
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +105,19 @@ class TenantStore:
     soon as they commit it, as a table opened anew would, without listing the tables and
     loading a manifest on every call."""
 
-    def __init__(self, storage_root: str, tenant_id: str) -> None:
+    def __init__(self, storage: Storage, tenant_id: str) -> None:
         self.tenant_id = validate_tenant_id(tenant_id)
-        self.uri = tenant_path(storage_root, tenant_id, "lance")
-        self.db = lancedb.connect(self.uri, read_consistency_interval=timedelta(0))
+        self.storage = storage
+        self.uri = storage.uri(area_key(tenant_id, "lance"))
+        self.options = storage.lance_options()
+        self.db = lancedb.connect(
+            self.uri, read_consistency_interval=timedelta(0), storage_options=self.options or None
+        )
         self._open: dict[str, Table] = {}
         self._readers: dict[str, AsyncTable] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:
-        root = self.uri.rsplit("/tenants/", 1)[0]
-        return (TenantStore, (root, self.tenant_id))
+        return (TenantStore, (self.storage, self.tenant_id))
 
     def _table(self, name: str, schema: pa.Schema) -> Table:
         table = self._open.get(name)
@@ -148,7 +152,9 @@ class TenantStore:
         return table
 
     async def _open_reader(self, name: str) -> AsyncTable:
-        db = await lancedb.connect_async(self.uri, read_consistency_interval=timedelta(0))
+        db = await lancedb.connect_async(
+            self.uri, read_consistency_interval=timedelta(0), storage_options=self.options or None
+        )
         return await db.open_table(name)
 
     def has(self, name: str) -> bool:

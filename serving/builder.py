@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from cluster import Settings
+from cluster import Settings, Storage
 from memory import BuildReport, Embedder, TenantStore, build, build_in_process, get_embedder
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class MemoryBuilder:
             self._finish(records, report, None)
 
     def _build(self, tenant_id: str) -> BuildReport:
-        store = TenantStore(self.settings.storage_root, tenant_id)
+        store = TenantStore(Storage.of(self.settings), tenant_id)
         total = BuildReport(tenant_id=tenant_id)
         if not store.has("signals"):
             return total

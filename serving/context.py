@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from actors import AuditLog, ModelRegistry, QuotaBook, TenantDirectory
-from cluster import Settings
+from cluster import Settings, Storage
 from memory import TenantStore
 from serving.handles import LLM, Builder, Retrieval, connect
 from serving.limits import Limits, UsageMeter
@@ -46,10 +46,11 @@ class GatewayContext:
         database = self.settings.api.control_db_url(self.settings.storage_root)
         self.models = ModelRegistry.from_settings(self.settings)
         self.quotas = QuotaBook(database, self.settings.quotas)
-        self.limits = Limits(self.quotas, self.settings.storage_root)
+        self.limits = Limits(self.quotas, Storage.of(self.settings))
         self.usage = UsageMeter(self.quotas, self.settings.quotas.usage_flush_s)
         self.audit = AuditLog(database)
-        self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(self.settings.storage_root, tenant))
+        storage = Storage.of(self.settings)
+        self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(storage, tenant))
 
     def store(self, tenant_id: str) -> TenantStore:
         return self._stores(tenant_id)

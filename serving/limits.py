@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import atexit
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from actors import Metric, QuotaBook
-from cluster import TenantLimits, validate_tenant_id
+from cluster import Storage, TenantLimits, tenant_key
 from serving.errors import ApiError
 
 T = TypeVar("T")
@@ -71,9 +69,9 @@ class Cached(Generic[T]):
 
 
 class Limits:
-    def __init__(self, book: QuotaBook, storage_root: str) -> None:
+    def __init__(self, book: QuotaBook, storage: Storage) -> None:
         self.book = book
-        self.storage_root = storage_root
+        self.storage = storage
         self.settings = book.defaults
         self.buckets = TokenBuckets()
         self._quotas: Cached[TenantLimits] = Cached(self.settings.cache_s)
@@ -107,19 +105,16 @@ class Limits:
         if limit is not None and tokens:
             self.buckets.take(f"tokens/{tenant_id}", limit / 60, limit, float(tokens), 0.0)
 
-    def stored_bytes(self, tenant_id: str) -> int | None:
-        """Bytes under the tenant's storage folder (None on an object store, which is not walked)."""
-        if "://" in self.storage_root:
-            return None
-        folder = Path(self.storage_root) / "tenants" / validate_tenant_id(tenant_id)
-        return self._stored.get(tenant_id, lambda: folder_bytes(folder))
+    def stored_bytes(self, tenant_id: str) -> int:
+        """Bytes the tenant stores (tables, files, adapters, checkpoints), on disk or object store."""
+        return self._stored.get(tenant_id, lambda: self.storage.size(tenant_key(tenant_id))[1])
 
     def check_storage(self, tenant_id: str) -> None:
         limit = self.quota(tenant_id).storage_bytes
         if limit is None:
             return
         used = self.stored_bytes(tenant_id)
-        if used is not None and used >= limit:
+        if used >= limit:
             raise ApiError(
                 429,
                 "insufficient_quota",
@@ -131,17 +126,6 @@ class Limits:
 def _rate_limited(param: str, message: str, wait: float) -> ApiError:
     retry = {"Retry-After": str(max(1, math.ceil(wait)))}
     return ApiError(429, "rate_limited", f"{message} for this tenant", param, retry)
-
-
-def folder_bytes(folder: Path) -> int:
-    total = 0
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(parent, name)).st_size
-            except FileNotFoundError:  # removed while walking (LanceDB cleans up old versions)
-                continue
-    return total
 
 
 class UsageMeter:

@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from cluster import MemoryKind, Settings
+from cluster import MemoryKind, Settings, Storage
 from memory import TenantStore, query_embedder, search
 
 
@@ -14,7 +14,8 @@ class Retriever:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         query_embedder(settings.embedding.model, settings.retrieval.query_int8)  # loaded for search
-        self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(settings.storage_root, tenant))
+        storage = Storage.of(settings)
+        self._stores = lru_cache(maxsize=256)(lambda tenant: TenantStore(storage, tenant))
 
     def search(
         self,

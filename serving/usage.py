@@ -41,7 +41,9 @@ class UsageResponse(BaseModel):
     since: datetime
     until: datetime
     usage: dict[str, float] = Field(description="Totals per metric over the hours in [since, until).")
-    storage_bytes: int | None = Field(description="Bytes stored now (null where not measurable).")
+    storage_bytes: int = Field(
+        description="Bytes the tenant stores now (tables, files, adapters, checkpoints)."
+    )
     quota: TenantLimits
     hourly: list[dict[str, Any]] = Field(description="Per hour and metric.")
 

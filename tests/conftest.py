@@ -1,16 +1,49 @@
-"""One local Ray per test session; a fresh storage root per test."""
+"""One local Ray per test session; a fresh storage root per test; real S3 and PostgreSQL servers.
+
+The S3-compatible server (moto) and PostgreSQL are started on 127.0.0.1 when a test first asks
+for them, and stopped at the end of the session. The S3 server's address and credentials are put
+in the environment now, before any Ray starts, so Ray's workers find them as a cluster's nodes
+would (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...).
+"""
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cluster.settings import Settings, load_settings
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+S3_PORT = free_port()
+S3_BUCKET = "engram-tests"
+os.environ.update(
+    AWS_ENDPOINT_URL=f"http://127.0.0.1:{S3_PORT}",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_REGION="us-east-1",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ALLOW_HTTP="true",
+)
+# Debian's PostgreSQL (scripts/setup.sh installs it where it is missing): the newest major version.
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), default=Path())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -42,3 +75,93 @@ def ray_local() -> Iterator[None]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(storage_root=str(tmp_path / "store"))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 with the tests' bucket; its endpoint URL."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=S3_PORT, verbose=False)
+    server.start()
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=S3_BUCKET)
+    yield endpoint
+    server.stop()
+
+
+def s3_objects(prefix: str) -> list[str]:
+    """Every object key under ``s3://engram-tests/<prefix>``."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@pytest.fixture
+def s3_root(s3_server: str) -> str:
+    """A fresh storage root on the S3 server."""
+    return f"s3://{S3_BUCKET}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL 15 server on 127.0.0.1 (as the ``postgres`` user when run as root);
+    a URL template with ``{db}`` for the database name."""
+    folder = Path(tempfile.mkdtemp(prefix="engram-pg-"))
+    port = free_port()
+    as_postgres = os.geteuid() == 0
+    if as_postgres:
+        shutil.chown(folder, "postgres", "postgres")
+
+    def run(*command: str) -> None:
+        line = " ".join(command)
+        subprocess.run(
+            ["su", "postgres", "-c", line] if as_postgres else ["sh", "-c", line],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    run(f"{PG_BIN}/initdb", "-D", f"{folder}/data", "-A", "trust", "-U", "postgres", "--no-sync")
+    options = f"'-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c max_connections=200'"
+    run(f"{PG_BIN}/pg_ctl", "-D", f"{folder}/data", "-l", f"{folder}/log", "-w", "-o", options, "start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/{{db}}"
+    finally:
+        run(f"{PG_BIN}/pg_ctl", "-D", f"{folder}/data", "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def new_database(template: str) -> str:
+    """A new, empty database on the server of ``template``; its URL."""
+    from sqlalchemy import create_engine, text
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(template.format(db="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as db:
+        db.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return template.format(db=name)
+
+
+@pytest.fixture
+def postgres_url(postgres: str) -> str:
+    """A fresh database on the PostgreSQL server."""
+    return new_database(postgres)
+
+
+def master_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def object_store_settings(root: str, database_url: str, **overrides: Any) -> Settings:
+    """Settings with the storage root on the S3 server and the control plane at ``database_url``."""
+    return load_settings(
+        storage_root=root,
+        api={"database_url": database_url, **overrides.pop("api", {})},
+        security={"master_key": master_key()},
+        **overrides,
+    )

@@ -4,7 +4,13 @@ the fine-tuner actor that runs jobs through the GPU broker (``finetuner``); the 
 model (``bootstrap``). Job and file records are the control plane's (``actors.jobs``, ``actors.files``).
 """
 
-from training.bootstrap import bootstrap_model, ensure_base_model, random_adapter
+from training.bootstrap import (
+    base_model_location,
+    bootstrap_model,
+    ensure_base_model,
+    local_model,
+    random_adapter,
+)
 from training.files import FileValidationError, upload, validate
 from training.finetuner import FineTuner, checkpoints, fine_tuner, fine_tuner_name
 from training.from_memories import memory_examples, to_jsonl
@@ -15,6 +21,7 @@ __all__ = [
     "FineTuner",
     "FitResult",
     "RecipeConfig",
+    "base_model_location",
     "bootstrap_model",
     "checkpoints",
     "ensure_base_model",
@@ -23,6 +30,7 @@ __all__ = [
     "fine_tuner_name",
     "fit",
     "load_config",
+    "local_model",
     "memory_examples",
     "random_adapter",
     "to_jsonl",

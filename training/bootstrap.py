@@ -10,13 +10,24 @@ instead. The same seed gives byte-identical files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from cluster import Settings, model_path
+from filelock import FileLock
+
+from cluster import (
+    NotFoundError,
+    Settings,
+    Storage,
+    StorageSettings,
+    envs,
+    is_object_store,
+    model_key,
+)
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
@@ -123,12 +134,51 @@ def bootstrap_model(
     return target
 
 
-def ensure_base_model(settings: Settings, name: str) -> str:
-    """The checkpoint folder of base model ``name``; the embedded default is bootstrapped if missing."""
+def base_model_location(settings: Settings, name: str, *, seed: int = 0, overwrite: bool = False) -> str:
+    """Where base model ``name``'s checkpoint is: its configured path or URI, or, for the embedded
+    default, ``models/<name>`` in the storage root, bootstrapped (``seed``) and published there when
+    missing (or when ``overwrite``)."""
     spec = settings.llm.base_model(name)
     if spec.path is not None:
         return spec.path
-    return str(bootstrap_model(model_path(settings.storage_root, name)))
+    storage, key = Storage.of(settings), model_key(name)
+    if storage.local:
+        return str(bootstrap_model(storage.local_path(key), seed=seed, overwrite=overwrite))
+    if overwrite or not storage.exists(f"{key}/{MARKER}"):
+        scratch = Path(tempfile.mkdtemp(prefix="engram-bootstrap-"))  # node-local scratch
+        try:
+            built = bootstrap_model(scratch / name, seed=seed)
+            marker = (built / MARKER).read_bytes()
+            (built / MARKER).unlink()
+            storage.put_tree(built, key)
+            storage.write_bytes(f"{key}/{MARKER}", marker)  # last: the folder is whole once it is there
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return storage.uri(key)
+
+
+def local_model(location: str, options: StorageSettings) -> str:
+    """A folder on this node that holds the checkpoint at ``location``: the folder itself when it is
+    local, else a node-local copy (``ENGRAM_CACHE_DIR/models``), fetched once per node and location."""
+    if not is_object_store(location):
+        return location
+    digest = hashlib.sha256(location.encode()).hexdigest()[:16]
+    target = Path(envs.ENGRAM_CACHE_DIR) / "models" / f"{location.rstrip('/').rsplit('/', 1)[-1]}-{digest}"
+    done = target / ".fetched"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{target}.lock"):  # the engines and workers of a node fetch it once
+        if not done.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            if not Storage(location, options).get_tree("", target):
+                raise NotFoundError(f"no model files at {location}", param="llm.base_models")
+            done.write_text(location)
+    return str(target)
+
+
+def ensure_base_model(settings: Settings, name: str) -> str:
+    """A folder on this node holding base model ``name`` (what engines and tokenizers load); the
+    embedded default is bootstrapped and published to the storage root when missing."""
+    return local_model(base_model_location(settings, name), settings.storage)
 
 
 def random_adapter(base_dir: str | Path, target: str | Path, *, seed: int, rank: int = 8) -> Path:

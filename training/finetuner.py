@@ -28,6 +28,7 @@ from typing import Any
 
 import ray
 from ray.actor import ActorHandle
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors import (
     FINAL,
@@ -52,11 +53,12 @@ from cluster import (
     InvalidRequestError,
     NotFoundError,
     Settings,
+    Storage,
+    area_key,
     cluster_gpus,
     crypto,
-    tenant_path,
 )
-from training.bootstrap import ensure_base_model
+from training.bootstrap import base_model_location
 from training.data import split
 from training.recipe import RecipeConfig, evaluate, fit, load_config
 
@@ -104,15 +106,17 @@ def checkpoints(settings: Settings, job: dict[str, Any]) -> list[dict[str, Any]]
         for e in events
         if isinstance(e["data"], dict) and {"step", "train_loss"} <= e["data"].keys()
     }
-    folder = Path(tenant_path(settings.storage_root, job["tenant_id"], "checkpoints", job["id"]))
-    found = []
-    for path in folder.iterdir() if folder.is_dir() else ():
-        match = _CHECKPOINT.match(path.name)
-        if match and path.is_dir():
+    folder = area_key(job["tenant_id"], "checkpoints", job["id"])
+    written: dict[int, datetime] = {}  # step -> when the last file of its checkpoint was written
+    for entry in Storage.of(settings).files(folder):
+        checkpoint = entry.key[len(folder) + 1 :].split("/", 1)[0]  # the folder the file is in
+        if (match := _CHECKPOINT.match(checkpoint)) and entry.mtime is not None:
             step = int(match.group(1))
-            at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            found.append({"step": step, "created_at": at, "metrics": {"train_loss": losses.get(step)}})
-    return sorted(found, key=lambda c: c["step"])
+            written[step] = max(written.get(step, entry.mtime), entry.mtime)
+    return [
+        {"step": step, "created_at": at.astimezone(UTC), "metrics": {"train_loss": losses.get(step)}}
+        for step, at in sorted(written.items())
+    ]
 
 
 class FineTuner:
@@ -204,7 +208,7 @@ class FineTuner:
                 unwrap(self.broker.interrupted.remote(job_id, held.attempt, lost))
         config = self._recipe(job, use_gpu=gpus > 0)
         sealing = self.keys.checkpoint_sealing(tenant, job_id)
-        storage = tenant_path(self.settings.storage_root, tenant, "checkpoints")
+        runs = Storage.of(self.settings).uri(area_key(tenant, "checkpoints"))
         waiting = ""
         while True:
             if self._final(job_id):
@@ -241,7 +245,8 @@ class FineTuner:
                 result = fit(
                     config,
                     train,
-                    storage_path=storage,
+                    storage_path=runs,
+                    storage_options=self.settings.storage,
                     name=job_id,
                     sealing=sealing,
                     supervisor=supervisor,
@@ -294,7 +299,7 @@ class FineTuner:
         training = self.settings.training
         return load_config(
             training.recipe,
-            base_model=ensure_base_model(self.settings, job["model"]),
+            base_model=base_model_location(self.settings, job["model"]),
             seed=job["seed"],
             num_workers=training.num_workers,
             cpus_per_worker=training.cpus_per_worker,
@@ -309,9 +314,16 @@ class FineTuner:
         """Evaluate, register the adapter as the model's next version, deploy it if it is better."""
         job_id, tenant = job["id"], job["tenant_id"]
         self.store.update(job_id, f"trained {result.steps} steps; evaluating on {len(validation)} examples")
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         measure: Any = ray.remote(num_cpus=self.settings.training.cpus_per_worker)(evaluate)
-        report = ray.get(
-            measure.remote(config.base_model, str(adapter), validation, max_seq_len=config.max_seq_len)
+        report = ray.get(  # on this node, where the adapter is (private scratch)
+            measure.options(scheduling_strategy=here).remote(
+                config.base_model,
+                str(adapter),
+                validation,
+                max_seq_len=config.max_seq_len,
+                storage_options=self.settings.storage,
+            )
         )
         metrics = {
             "validation_loss": report["adapter"]["loss"],

@@ -30,7 +30,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cluster import ConfigError, InvalidRequestError, crypto
+from cluster import ConfigError, InvalidRequestError, Storage, StorageSettings, crypto
+from training.bootstrap import local_model
 from training.data import (
     IGNORE_INDEX,
     Example,
@@ -299,7 +300,7 @@ def _opened(folder: str | Path, sealing: crypto.Sealing | None) -> Iterator[Path
     if sealing is None:
         yield Path(folder)
         return
-    with crypto.decrypted(folder, sealing.key, sealing.context) as plain:
+    with crypto.decrypted(Storage(str(folder)), "", sealing.key, sealing.context) as plain:
         yield plain
 
 
@@ -340,7 +341,7 @@ def _report_checkpoint(run: _Run, metrics: dict[str, Any], sealing: crypto.Seali
         folder = plain
         if sealing is not None:
             folder = scratch / "sealed"
-            crypto.encrypt_tree(plain, folder, sealing.key, sealing.context)
+            crypto.seal_tree(plain, Storage(str(scratch)), "sealed", sealing.key, sealing.context)
             shutil.rmtree(plain)
         checkpoint = ray.train.Checkpoint.from_directory(str(folder))
         ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=f"checkpoint_{run.step:08d}")
@@ -355,6 +356,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
 
     recipe = RecipeConfig.model_validate(config["recipe"])
+    recipe = _on_this_node(recipe, config["storage_options"])
     sealing: crypto.Sealing | None = config.get("sealing")
     context = ray.train.get_context()
     rows = [Tokenized(ids, labels) for ids, labels in ray.get(config["rows"])]
@@ -389,6 +391,11 @@ def _save_adapter(config: RecipeConfig, plain_checkpoint: Path, target: Path) ->
     return target
 
 
+def _on_this_node(config: RecipeConfig, options: StorageSettings) -> RecipeConfig:
+    """``config`` with its base model in a folder of this node (a copy of one on an object store)."""
+    return config.model_copy(update={"base_model": local_model(config.base_model, options)})
+
+
 def _prepare(config: RecipeConfig, examples: list[Example]) -> tuple[list[Tokenized], int]:
     tokenizer = _tokenizer(config.base_model)
     return tokenize_all(tokenizer, examples, config.max_seq_len), int(tokenizer.pad_token_id)
@@ -400,6 +407,7 @@ def fit(
     *,
     storage_path: str | Path,
     name: str,
+    storage_options: StorageSettings | None = None,
     sealing: crypto.Sealing | None = None,
     max_failures: int = 3,
     output_dir: str | Path | None = None,
@@ -407,17 +415,27 @@ def fit(
 ) -> FitResult:
     """Train on Ray Train; a run re-created with the same ``name`` and ``storage_path`` resumes.
 
-    The final adapter is saved as a plain peft folder in ``output_dir`` (default
-    ``<storage_path>/<name>/adapter``): with ``sealing``, give a private ``output_dir`` and seal
-    the adapter for storage there. ``supervisor`` (picklable; it runs on the first worker) is
-    asked after each checkpoint whether to stop there: a stopped run has ``stopped`` set, and
-    resumes from that checkpoint when fit again with the same name.
+    ``storage_path`` is where Ray Train keeps the run's checkpoints: a local folder or an
+    object-store location (``storage_options`` for its endpoint), as is ``config.base_model``,
+    which every worker copies to its node. The final adapter is saved as a plain peft folder in
+    ``output_dir`` (default ``<storage_path>/<name>/adapter`` for a local ``storage_path``): with
+    ``sealing``, give a private ``output_dir`` and seal the adapter for storage there.
+    ``supervisor`` (picklable; it runs on the first worker) is asked after each checkpoint whether
+    to stop there: a stopped run has ``stopped`` set, and resumes from that checkpoint when fit
+    again with the same name.
     """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    rows, pad_token_id = _prepare(config, examples)
+    options = storage_options or StorageSettings()
+    storage = Storage(str(storage_path), options)
+    if output_dir is None and not storage.local:
+        raise InvalidRequestError(
+            "output_dir is needed with an object-store storage_path", param="output_dir"
+        )
+    local = _on_this_node(config, options)  # the workers copy the base model to their own nodes
+    rows, pad_token_id = _prepare(local, examples)
     resources = {"CPU": config.cpus_per_worker, **({"GPU": 1} if config.use_gpu else {})}
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -429,13 +447,15 @@ def fit(
             "pad_token_id": pad_token_id,
             "sealing": sealing,
             "supervisor": supervisor,
+            "storage_options": options,
         },
         scaling_config=ScalingConfig(
             num_workers=config.num_workers, use_gpu=config.use_gpu, resources_per_worker=resources
         ),
         run_config=RunConfig(
             name=name,
-            storage_path=str(storage_path),
+            storage_path=storage.fs_path(""),
+            storage_filesystem=storage.fs,
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
@@ -446,7 +466,7 @@ def fit(
     target = Path(output_dir) if output_dir is not None else Path(storage_path) / name / "adapter"
     with result.checkpoint.as_directory() as stored, _opened(stored, sealing) as plain:
         state = json.loads((plain / "state.json").read_text())
-        _save_adapter(config, plain, target)
+        _save_adapter(local, plain, target)
     metrics = result.metrics or {}
     return FitResult(
         steps=state["step"],
@@ -467,6 +487,7 @@ def train_local(
     """The same setup, batches and steps in this process, without Ray and without checkpoints."""
     import torch
 
+    config = _on_this_node(config, StorageSettings())
     rows, pad_token_id = _prepare(config, examples)
     threads = torch.get_num_threads()
     device = torch.device("cuda" if config.use_gpu else "cpu")
@@ -503,8 +524,11 @@ def evaluate(
     *,
     max_seq_len: int = 1024,
     max_new_tokens: int = 64,
+    storage_options: StorageSettings | None = None,
 ) -> dict[str, Any]:
     """Held-out loss and perplexity (assistant tokens only) and exact match, base model vs adapter.
+
+    ``base_dir`` may be an object-store location (``storage_options``): it is copied to this node.
 
     Exact match: greedy decoding of the last assistant turn given the messages before it, for
     the examples that end in an assistant turn, compared after stripping whitespace.
@@ -513,7 +537,8 @@ def evaluate(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    tokenizer = _tokenizer(str(base_dir))
+    base_dir = local_model(str(base_dir), storage_options or StorageSettings())
+    tokenizer = _tokenizer(base_dir)
     rows = tokenize_all(tokenizer, validation_examples, max_seq_len)
     base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     model = PeftModel.from_pretrained(base, str(adapter_dir)).eval()

@@ -26,6 +26,7 @@ from actors.broker_runner import StepLoop, TrainState, load_checkpoint, save_che
 from actors.keys import DataKeys
 from actors.quotas import quotas
 from actors.tenants import TenantDirectory
+from cluster import Storage
 from cluster.crypto import MAGIC
 from cluster.errors import ConflictError, DecryptionError, InvalidRequestError, NotFoundError
 from cluster.settings import BrokerSettings, QuotaSettings, Settings
@@ -34,12 +35,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _broker(
-    tmp_path: Path, capacity: float, quotas: QuotaSettings | None = None, **settings: Any
+    database_url: str, capacity: float, quotas: QuotaSettings | None = None, **settings: Any
 ) -> GPUBroker:
     """A broker on its own database; no job quotas unless ``quotas`` (the policy tests need none)."""
     return GPUBroker(
-        f"sqlite:///{tmp_path}/control.db",
-        str(tmp_path / "store"),
+        database_url,
         settings=BrokerSettings(**settings),
         quotas=quotas or QuotaSettings(concurrent_jobs=None),
         capacity_gpus=capacity,
@@ -72,8 +72,8 @@ def _set_capacity(broker: GPUBroker, gpus: float) -> None:
 # -- the policy ---------------------------------------------------------------------------------
 
 
-def test_tenants_get_their_nominal_share_before_anyone_borrows(tmp_path: Path) -> None:
-    broker = _broker(tmp_path, capacity=0)
+def test_tenants_get_their_nominal_share_before_anyone_borrows(database_url: str) -> None:
+    broker = _broker(database_url, capacity=0)
     for wid, tenant in [("a1", "t1"), ("a2", "t1"), ("a3", "t1"), ("b1", "t2"), ("b2", "t2")]:
         broker.submit(tenant, 1.0, workload_id=wid)
     assert set(_states(broker).values()) == {"queued"}
@@ -109,8 +109,8 @@ def test_tenants_get_their_nominal_share_before_anyone_borrows(tmp_path: Path) -
     }
 
 
-def test_borrowed_gpus_go_back_when_their_owner_needs_them(tmp_path: Path) -> None:
-    broker = _broker(tmp_path, capacity=2)
+def test_borrowed_gpus_go_back_when_their_owner_needs_them(database_url: str) -> None:
+    broker = _broker(database_url, capacity=2)
     broker.submit("t1", 1.0, workload_id="a1")
     broker.submit("t1", 1.0, workload_id="a2")
     assert _states(broker) == {"a1": "admitted", "a2": "admitted"}  # t1 borrows t2's idle quota
@@ -146,9 +146,9 @@ def test_borrowed_gpus_go_back_when_their_owner_needs_them(tmp_path: Path) -> No
     assert _last(broker, "a2") == "resumed: from checkpoint /ckpt/a2/step-37.pt at step 37 on node node-1"
 
 
-def test_priority_classes_order_admission_and_preemption(tmp_path: Path) -> None:
+def test_priority_classes_order_admission_and_preemption(database_url: str) -> None:
     # every run borrows
-    broker = _broker(tmp_path, capacity=0, quotas=QuotaSettings(concurrent_jobs=None, nominal_gpus=0))
+    broker = _broker(database_url, capacity=0, quotas=QuotaSettings(concurrent_jobs=None, nominal_gpus=0))
     broker.submit("t1", 1.0, priority="batch", workload_id="batch-1")
     broker.submit("t1", 1.0, priority="interactive", workload_id="inter-1")
     _set_capacity(broker, 1)
@@ -176,8 +176,8 @@ def test_priority_classes_order_admission_and_preemption(tmp_path: Path) -> None
     assert _states(broker)["t2-batch"] == "admitted"  # now borrowing: the interactive run holds the quota
 
 
-def test_serving_takes_what_it_needs_and_only_that(tmp_path: Path) -> None:
-    broker = _broker(tmp_path, capacity=2)
+def test_serving_takes_what_it_needs_and_only_that(database_url: str) -> None:
+    broker = _broker(database_url, capacity=2)
     _set_nominal(broker, "t1", 2.0)
     broker.submit("t1", 1.0, workload_id="a1")
     broker.submit("t1", 1.0, workload_id="a2")
@@ -203,8 +203,8 @@ def test_serving_takes_what_it_needs_and_only_that(tmp_path: Path) -> None:
     assert [e.event for e in broker.events(waiting[0].workload_id)][-1] == "released"
 
 
-def test_a_run_that_does_not_stop_is_taken_as_stopped_after_the_grace(tmp_path: Path) -> None:
-    broker = _broker(tmp_path, capacity=1, preemption_grace_s=0)
+def test_a_run_that_does_not_stop_is_taken_as_stopped_after_the_grace(database_url: str) -> None:
+    broker = _broker(database_url, capacity=1, preemption_grace_s=0)
     broker.submit("t1", 1.0, workload_id="stuck")
     assert broker.started("stuck", 1, 0)
     broker.serving_demand(1.0)
@@ -242,8 +242,8 @@ def test_the_broker_actor_requeues_a_run_that_does_not_stop_with_nothing_else_ha
         ray.kill(broker)
 
 
-def test_a_lost_attempt_resumes_from_its_checkpoint_until_it_crashed_too_often(tmp_path: Path) -> None:
-    broker = _broker(tmp_path, capacity=1, max_failures=1)
+def test_a_lost_attempt_resumes_from_its_checkpoint_until_it_crashed_too_often(database_url: str) -> None:
+    broker = _broker(database_url, capacity=1, max_failures=1)
     broker.submit("t1", 1.0, workload_id="a1")
     assert broker.started("a1", 1, 0, "node-1")
     broker.checkpointed("a1", 1, 30, "/ckpt/a1/step-30.pt")
@@ -262,22 +262,22 @@ def test_a_lost_attempt_resumes_from_its_checkpoint_until_it_crashed_too_often(t
     assert _last(broker, "a1") == "failed: attempt 2 lost: WorkerCrashedError; crash 2, more than 1"
 
 
-def test_a_new_broker_on_the_same_database_carries_on(tmp_path: Path) -> None:
-    first = _broker(tmp_path, capacity=2)
+def test_a_new_broker_on_the_same_database_carries_on(database_url: str) -> None:
+    first = _broker(database_url, capacity=2)
     first.submit("t1", 1.0, workload_id="a1", priority="interactive", label="ft-job-1")
     first.submit("t1", 1.0, workload_id="a2")
     first.submit("t1", 1.0, workload_id="a3")
     first.serving_demand(1.0)
     before = (first.workloads(), {w: first.events(w) for w in ("a1", "a2", "a3")})
 
-    second = _broker(tmp_path, capacity=2)
+    second = _broker(database_url, capacity=2)
     second.schedule()  # nothing changed, so nothing is decided again
     assert (second.workloads(), {w: second.events(w) for w in ("a1", "a2", "a3")}) == before
     assert second.workload("a1").label == "ft-job-1"
 
 
-def test_concurrent_job_and_gpu_second_quotas_hold_runs_back_and_say_why(tmp_path: Path) -> None:
-    broker = _broker(tmp_path, capacity=4, quotas=QuotaSettings(concurrent_jobs=2))
+def test_concurrent_job_and_gpu_second_quotas_hold_runs_back_and_say_why(database_url: str) -> None:
+    broker = _broker(database_url, capacity=4, quotas=QuotaSettings(concurrent_jobs=2))
     for wid in ("a1", "a2", "a3"):
         broker.submit("t1", 1.0, workload_id=wid)
     broker.submit("t2", 1.0, workload_id="b1")
@@ -316,8 +316,8 @@ def test_concurrent_job_and_gpu_second_quotas_hold_runs_back_and_say_why(tmp_pat
     assert broker.quotas.usage("t2", now - timedelta(days=1), now + timedelta(hours=1))["gpu_seconds"] == 0
 
 
-def test_cpu_only_runs_need_no_gpu_and_are_never_preempted(tmp_path: Path) -> None:
-    broker = _broker(tmp_path, capacity=1, quotas=QuotaSettings(concurrent_jobs=1))
+def test_cpu_only_runs_need_no_gpu_and_are_never_preempted(database_url: str) -> None:
+    broker = _broker(database_url, capacity=1, quotas=QuotaSettings(concurrent_jobs=1))
     broker.submit("t1", 0.0, workload_id="cpu-1")
     broker.submit("t1", 0.0, workload_id="cpu-2")
     assert _states(broker) == {"cpu-1": "admitted", "cpu-2": "queued"}  # the job quota still applies
@@ -328,8 +328,8 @@ def test_cpu_only_runs_need_no_gpu_and_are_never_preempted(tmp_path: Path) -> No
     assert _states(broker)["cpu-2"] == "admitted"
 
 
-def test_requests_are_checked(tmp_path: Path) -> None:
-    broker = _broker(tmp_path, capacity=2)
+def test_requests_are_checked(database_url: str) -> None:
+    broker = _broker(database_url, capacity=2)
     broker.submit("t1", 0.5, workload_id="half")
     with pytest.raises(ConflictError):
         broker.submit("t1", 0.5, workload_id="half")
@@ -380,28 +380,34 @@ def _toy_reference() -> torch.Tensor:
     return state["w"]
 
 
-def test_checkpoints_are_sealed_to_their_tenant_and_workload(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_checkpoints_are_sealed_to_their_tenant_and_workload(
+    tmp_path: Path, where: str, request: pytest.FixtureRequest
+) -> None:
     settings = Settings(storage_root=str(tmp_path / "store"))
     sealing = DataKeys.from_settings(settings).checkpoint_sealing("t1", "job-a")
-    folder = str(tmp_path / "ckpt")
+    storage = (
+        Storage(str(tmp_path / "store")) if where == "local" else Storage(request.getfixturevalue("s3_root"))
+    )
+    folder = "tenants/t1/checkpoints/job-a"
     state = {"w": torch.arange(6.0).reshape(2, 3), "steps": 7}
-    assert load_checkpoint(folder, sealing) is None
-    save_checkpoint(folder, 5, _toy_init(), sealing)
-    path = save_checkpoint(folder, 7, state, sealing)
-    assert sorted(p.name for p in Path(folder).iterdir()) == ["step-000000007.pt.enc"]  # older removed
-    raw = Path(path).read_bytes()
+    assert load_checkpoint(storage, folder, sealing) is None
+    save_checkpoint(storage, folder, 5, _toy_init(), sealing)
+    path = save_checkpoint(storage, folder, 7, state, sealing)
+    assert storage.children(folder) == ["step-000000007.pt.enc"]  # older removed
+    raw = storage.read_bytes(path)
     assert raw.startswith(MAGIC) and torch.arange(6.0).numpy().tobytes() not in raw
-    found = load_checkpoint(folder, sealing)
+    found = load_checkpoint(storage, folder, sealing)
     assert found is not None and found[0] == 7 and torch.equal(found[1]["w"], state["w"])
     for other in (
         DataKeys.from_settings(settings).checkpoint_sealing("t1", "job-b"),  # another run of the same tenant
         DataKeys.from_settings(settings).checkpoint_sealing("t2", "job-a"),  # another tenant's key
     ):
         with pytest.raises(DecryptionError):
-            load_checkpoint(folder, other)
-    Path(path).rename(Path(folder) / "step-000000009.pt.enc")  # a file passed off as a later step
+            load_checkpoint(storage, folder, other)
+    storage.write_bytes(f"{folder}/step-000000009.pt.enc", raw)  # a file passed off as a later step
     with pytest.raises(DecryptionError):
-        load_checkpoint(folder, sealing)
+        load_checkpoint(storage, folder, sealing)
 
 
 def _wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
@@ -430,12 +436,12 @@ def _check_finished(broker: Any, workload_id: str, settings: Settings) -> None:
 
     w: Workload = ray.get(broker.workload.remote(workload_id))
     assert w.state == "finished", (w.state, [str(e) for e in ray.get(broker.events.remote(workload_id))])
-    found = load_checkpoint(
-        w.checkpoint_dir or "", DataKeys.from_settings(settings).checkpoint_sealing(w.tenant_id, workload_id)
-    )
+    storage = Storage.of(settings)
+    sealing = DataKeys.from_settings(settings).checkpoint_sealing(w.tenant_id, workload_id)
+    found = load_checkpoint(storage, w.checkpoint_dir or "", sealing)
     assert found is not None
-    steps, state, path = found
-    assert Path(path).read_bytes().startswith(MAGIC)  # sealed at rest
+    steps, state, key = found
+    assert storage.read_bytes(key).startswith(MAGIC)  # sealed at rest
     assert steps == state["steps"] == TOY.total_steps
     assert torch.allclose(state["w"], _toy_reference(), rtol=1e-4, atol=1e-5)
 

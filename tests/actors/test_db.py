@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -21,16 +19,16 @@ def _diff(url: str) -> list:
         return compare_metadata(MigrationContext.configure(db), load_tables())
 
 
-def test_migrated_schema_matches_the_tables_in_code(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/control.db"
+def test_migrated_schema_matches_the_tables_in_code(database_url: str) -> None:
+    url = database_url
     engine_for(url)
     assert _diff(url) == []
     with create_engine(url).connect() as db:
         assert MigrationContext.configure(db).get_current_revision() is not None
 
 
-def test_downgrade_to_nothing_and_back(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/control.db"
+def test_downgrade_to_nothing_and_back(database_url: str) -> None:
+    url = database_url
     engine = create_engine(url)
     migrate(engine)
     command.downgrade(alembic_config(engine), "base")
@@ -39,9 +37,9 @@ def test_downgrade_to_nothing_and_back(tmp_path: Path) -> None:
     assert _diff(url) == []
 
 
-def test_a_database_from_before_migrations_is_adopted(tmp_path: Path) -> None:
+def test_a_database_from_before_migrations_is_adopted(database_url: str) -> None:
     """Tables of the first release (``metadata.create_all``, no alembic): stamped at 0001, upgraded."""
-    url = f"sqlite:///{tmp_path}/control.db"
+    url = database_url
     engine = create_engine(url)
     migrate(engine, "0001")  # the first release's tables, which 0001 recreates exactly
     with engine.begin() as db:
@@ -53,8 +51,8 @@ def test_a_database_from_before_migrations_is_adopted(tmp_path: Path) -> None:
         assert db.execute(text("SELECT name FROM tenants")).scalar_one() == "Old"
 
 
-def test_the_audit_log_refuses_updates_and_deletes(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/control.db"
+def test_the_audit_log_refuses_updates_and_deletes(database_url: str) -> None:
+    url = database_url
     log = AuditLog(url)
     first = log.append(AuditEvent("t1", "k1", "POST /v1/signals", "/v1/signals", 200))
     second = log.append(
@@ -70,9 +68,9 @@ def test_the_audit_log_refuses_updates_and_deletes(tmp_path: Path) -> None:
     assert log.events(after=first)[0]["event_id"] == second
 
 
-def test_nominal_gpu_quotas_set_before_one_quota_table_are_kept(tmp_path: Path) -> None:
+def test_nominal_gpu_quotas_set_before_one_quota_table_are_kept(database_url: str) -> None:
     """0008 folds the broker's gpu_quotas into quotas.nominal_gpus, beside the other overrides."""
-    url = f"sqlite:///{tmp_path}/control.db"
+    url = database_url
     engine = create_engine(url)
     migrate(engine, "0007")
     with engine.begin() as db:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import lancedb
 import pytest
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, insert, make_url, select, text
 
 from actors.broker import GPUBroker
 from actors.db import engine_for, load_tables, migrate
@@ -18,9 +18,8 @@ from actors.deletion import delete_tenant
 from actors.keys import DataKeys
 from actors.models import ModelRegistry, model_versions, models
 from actors.tenants import TenantDirectory
-from cluster import crypto
+from cluster import Storage, area_key, crypto
 from cluster.errors import ConflictError, DecryptionError, KeyDestroyedError, NotFoundError
-from cluster.paths import tenant_path
 from cluster.settings import Settings
 
 
@@ -34,7 +33,9 @@ def fake_adapter(folder: Path, size: int = 200_000) -> tuple[Path, bytes]:
 
 
 def files_holding(root: Path, needle: bytes) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+    """The files at or under ``root`` whose bytes hold ``needle``."""
+    paths = [root] if root.is_file() else root.rglob("*")
+    return [p for p in paths if p.is_file() and needle in p.read_bytes()]
 
 
 def db_url(settings: Settings) -> str:
@@ -92,17 +93,14 @@ def test_adapters_are_encrypted_at_rest(settings: Settings, tmp_path: Path) -> N
     registry = ModelRegistry.from_settings(settings)
     source, weights = fake_adapter(tmp_path / "adapter")
     adapter = registry.register_adapter("acme", "engram-tiny", "support", source)
-    stored = Path(adapter.path(settings.storage_root))
-    assert sorted(p.name for p in stored.iterdir()) == [
-        "adapter_config.json.enc",
-        "adapter_model.safetensors.enc",
-    ]
+    storage = Storage.of(settings)
+    assert storage.children(adapter.key) == ["adapter_config.json.enc", "adapter_model.safetensors.enc"]
     assert files_holding(Path(settings.storage_root), weights[1000:1064]) == []
     key = registry.keys.key("acme")
-    with crypto.decrypted(stored, key, adapter.context) as plain:
+    with crypto.decrypted(storage, adapter.key, key, adapter.context) as plain:
         assert (plain / "adapter_model.safetensors").read_bytes() == weights
     other_version = adapter.context.replace("/v1", "/v2")  # version 1's files do not pass for version 2
-    with pytest.raises(DecryptionError), crypto.decrypted(stored, key, other_version):
+    with pytest.raises(DecryptionError), crypto.decrypted(storage, adapter.key, key, other_version):
         pass
 
 
@@ -128,8 +126,8 @@ def test_deleting_a_tenant_leaves_nothing_readable(settings: Settings, tmp_path:
     registry.register_adapter("doomed", "engram-tiny", "support", source)  # a second version
     registry.register_adapter("bystander", "engram-tiny", "support", source)
     sealed_copy = tmp_path / "backup"  # a copy of the sealed adapter outside storage (a backup, a leak)
-    shutil.copytree(adapter.path(settings.storage_root), sealed_copy)
-    table = lancedb.connect(tenant_path(settings.storage_root, "doomed", "lance")).create_table(
+    shutil.copytree(Storage.of(settings).local_path(adapter.key), sealed_copy)
+    table = lancedb.connect(Storage.of(settings).uri(area_key("doomed", "lance"))).create_table(
         "notes", data=[{"text": f"{marker} v1"}]
     )
     table.add([{"text": f"{marker} v2"}])
@@ -147,8 +145,11 @@ def test_deleting_a_tenant_leaves_nothing_readable(settings: Settings, tmp_path:
     neighbour = broker.submit("bystander", 1.0, workload_id="bystander-run")
     assert running.state == "admitted" and queued.state == neighbour.state == "queued"
     root = Path(settings.storage_root)
+    # the storage root, and the control plane's file where it is SQLite (PostgreSQL keeps its own)
+    url = make_url(db_url(settings))
+    scanned = [root, *([Path(url.database or "")] if url.get_backend_name() == "sqlite" else [])]
     assert files_holding(root, marker.encode()), "the scan must be able to find what it looks for"
-    assert files_holding(root, name.encode())
+    assert len(scanned) == 1 or name.encode() in scanned[1].read_bytes()
 
     report = delete_tenant(settings, "doomed")
 
@@ -166,7 +167,7 @@ def test_deleting_a_tenant_leaves_nothing_readable(settings: Settings, tmp_path:
     assert broker.nominal("doomed") == settings.quotas.nominal_gpus
     assert not (root / "tenants" / "doomed").exists() and (root / "tenants" / "bystander").exists()
     for needle in (marker.encode(), name.encode(), weights[5000:5064]):
-        assert files_holding(root, needle) == [], needle[:20]
+        assert [p for folder in scanned for p in files_holding(folder, needle)] == [], needle[:20]
     assert directory.authenticate(first.key) is None and not directory.exists("doomed")
     with pytest.raises(NotFoundError):
         registry.resolve("doomed", adapter.model)
@@ -174,7 +175,9 @@ def test_deleting_a_tenant_leaves_nothing_readable(settings: Settings, tmp_path:
     # the sealed copy that got away can never be opened again: its key is gone
     with (
         pytest.raises(KeyDestroyedError, match="can never be decrypted"),
-        crypto.decrypted(sealed_copy, registry.keys.key("doomed", create=False), adapter.context),
+        crypto.decrypted(
+            Storage(str(sealed_copy)), "", registry.keys.key("doomed", create=False), adapter.context
+        ),
     ):
         pass
     with pytest.raises(KeyDestroyedError):  # and nothing new is ever sealed for the id

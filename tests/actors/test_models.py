@@ -66,10 +66,10 @@ def test_deploy_and_rollback_walk_the_deployment_history(settings: Settings, tmp
 
 def test_retiring_a_model_stops_serving_it_and_removes_its_files(settings: Settings, tmp_path: Path) -> None:
     registry = _registry(settings, tmp_path, versions=2)
-    folder = Path(registry.resolve("acme", MODEL).path(settings.storage_root)).parent
-    assert folder.is_dir()
+    folder = registry.resolve("acme", MODEL).key.rsplit("/", 1)[0]
+    assert registry.storage.children(folder) == ["v1", "v2"]
     registry.retire("acme", MODEL)
-    assert not folder.exists()
+    assert not registry.storage.exists(folder)
     with pytest.raises(NotFoundError):
         registry.resolve("acme", MODEL)
     assert registry.list_models("acme") == []

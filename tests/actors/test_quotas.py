@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,8 @@ from cluster.settings import QuotaSettings
 
 
 @pytest.fixture
-def book(tmp_path: Path) -> QuotaBook:
-    url = f"sqlite:///{tmp_path}/control.db"
+def book(database_url: str) -> QuotaBook:
+    url = database_url
     TenantDirectory(url).create_tenant("t1")
     TenantDirectory(url).create_tenant("t2")
     return QuotaBook(url, QuotaSettings(requests_per_s=50, concurrent_jobs=2, gpu_seconds=None))

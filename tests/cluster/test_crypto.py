@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import crypto
+from cluster import Storage, crypto
 from cluster.errors import ConfigError, DecryptionError, InvalidRequestError
 from cluster.settings import load_settings
 
@@ -102,40 +102,49 @@ def test_wrapped_keys_open_only_with_their_master_key_and_tenant() -> None:
         crypto.unwrap_key(master, b"\x09" + wrapped[1:], "acme")
 
 
-def test_trees_round_trip_and_refuse_links(tmp_path: Path) -> None:
+@pytest.fixture(params=["local", "s3"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    """A storage root on the local disk, or on the S3 server."""
+    if request.param == "local":
+        return Storage(str(tmp_path / "store"))
+    return Storage(request.getfixturevalue("s3_root"))
+
+
+def test_trees_round_trip_and_refuse_links(tmp_path: Path, storage: Storage) -> None:
     source = tmp_path / "adapter"
     (source / "sub").mkdir(parents=True)
     (source / "adapter_config.json").write_text('{"r": 8}')
     (source / "sub" / "weights.bin").write_bytes(os.urandom(3 * crypto.CHUNK_BYTES // 2))
-    sealed = tmp_path / "sealed"
-    names = crypto.encrypt_tree(source, sealed, KEY, "acme/adapters/m/v1")
+    names = crypto.seal_tree(source, storage, "sealed", KEY, "acme/adapters/m/v1")
     assert names == ["adapter_config.json", "sub/weights.bin"]
-    assert sorted(p.relative_to(sealed).as_posix() for p in sealed.rglob("*") if p.is_file()) == [
-        "adapter_config.json.enc",
-        "sub/weights.bin.enc",
+    assert [e.key for e in storage.files("sealed")] == [
+        "sealed/adapter_config.json.enc",
+        "sealed/sub/weights.bin.enc",
     ]
-    with crypto.decrypted(sealed, KEY, "acme/adapters/m/v1") as plain:
+    assert b'"r": 8' not in storage.read_bytes("sealed/adapter_config.json.enc")
+    with crypto.decrypted(storage, "sealed", KEY, "acme/adapters/m/v1") as plain:
         assert (plain / "adapter_config.json").read_text() == '{"r": 8}'
         assert (plain / "sub" / "weights.bin").read_bytes() == (source / "sub" / "weights.bin").read_bytes()
         private = plain.parent
         assert stat.S_IMODE(private.stat().st_mode) == 0o700
     assert not private.exists()
-    with pytest.raises(DecryptionError), crypto.decrypted(sealed, KEY, "acme/adapters/m/v2"):
+    with pytest.raises(DecryptionError), crypto.decrypted(storage, "sealed", KEY, "acme/adapters/m/v2"):
         pass  # the version's files do not open as another version
     (source / "link").symlink_to("/etc/passwd")
     with pytest.raises(InvalidRequestError, match="not a regular file") as e:
-        crypto.encrypt_tree(source, tmp_path / "again", KEY, "acme/adapters/m/v2")
-    assert e.value.param == "source" and not (tmp_path / "again").exists()
+        crypto.seal_tree(source, storage, "again", KEY, "acme/adapters/m/v2")
+    assert e.value.param == "source" and not storage.exists("again")
 
 
-def test_a_failed_decryption_leaves_no_plaintext(tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_bytes(os.urandom(5 * crypto.CHUNK_BYTES // 2))
-    crypto.encrypt_file(tmp_path / "a.txt", tmp_path / "a.txt.enc", KEY, "ctx")
-    sealed = (tmp_path / "a.txt.enc").read_bytes()
-    (tmp_path / "a.txt.enc").write_bytes(sealed[: -crypto.CHUNK_BYTES // 4])
+def test_a_failed_decryption_leaves_no_plaintext(tmp_path: Path, storage: Storage) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_bytes(os.urandom(5 * crypto.CHUNK_BYTES // 2))
+    crypto.seal_tree(tmp_path / "in", storage, "sealed", KEY, "ctx")
+    sealed = storage.read_bytes("sealed/a.txt.enc")
+    storage.write_bytes("sealed/a.txt.enc", sealed[: -crypto.CHUNK_BYTES // 4])
     with pytest.raises(DecryptionError):
-        crypto.decrypt_file(tmp_path / "a.txt.enc", tmp_path / "out.txt", KEY, "ctx")
-    assert not (tmp_path / "out.txt").exists()
+        crypto.open_tree(storage, "sealed", tmp_path / "out", KEY, "ctx")
+    assert not (tmp_path / "out" / "a.txt").exists()
 
 
 def test_the_local_master_key_is_made_once_and_private(tmp_path: Path) -> None:
@@ -160,8 +169,9 @@ def test_an_explicit_master_key_is_validated_and_required_on_object_stores(tmp_p
             load_settings(security={"master_key": bad})
         assert e.value.param == "security.master_key" and bad not in str(e.value)
         assert e.value.__cause__ is None  # the rejected secret is not carried along
-    with pytest.raises(ConfigError, match="required when storage_root is an object store") as e:
-        crypto.master_key(load_settings(storage_root="s3://bucket/engram"))
-    assert e.value.param == "security.master_key"
-    cloud = load_settings(storage_root="s3://bucket/engram", security={"master_key": explicit})
+    cloud = load_settings(
+        storage_root="s3://bucket/engram",
+        security={"master_key": explicit},
+        api={"database_url": "sqlite://"},
+    )
     assert crypto.master_key(cloud) == b"k" * 32

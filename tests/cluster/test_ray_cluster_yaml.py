@@ -269,6 +269,10 @@ def test_every_node_gets_an_object_store_storage_root(
         assert env_steps, f"{name} must write ~/engram.env"
         assert re.search(r"export ENGRAM_STORAGE_ROOT=s3://[^\s']+", env_steps[0]), name
         assert "export RAY_AUTH_MODE=token" in env_steps[0], name
+        secrets = (("ENGRAM_DATABASE_URL", "database-url"), ("ENGRAM_MASTER_KEY", "master-key"))
+        for variable, secret in secrets:
+            read = f'export {variable}="$(aws secretsmanager get-secret-value --secret-id engram/{secret} '
+            assert read in env_steps[0], (name, variable)  # from a secret store, never inline
 
 
 def _all_commands(cfg: dict[str, Any]) -> list[str]:

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from cluster.errors import ConfigError, InvalidIdError, UnknownComponentError
-from cluster.paths import tenant_path, validate_tenant_id, validate_user_id
+from cluster.paths import area_key, validate_tenant_id, validate_user_id
 from cluster.registry import Registry
 from cluster.settings import load_settings
 
@@ -20,7 +20,17 @@ def test_yaml_settings_load_and_unknown_keys_fail(tmp_path: Path) -> None:
     assert s.pii.policy_for("other") == ["card", "email", "phone"]
 
     assert load_settings(storage_root="rel/dir").storage_root == str(Path("rel/dir").resolve())
-    assert load_settings(storage_root="s3://bucket/engram").storage_root == "s3://bucket/engram"
+    secrets = {
+        "api": {"database_url": "postgresql+psycopg://db/engram"},
+        "security": {"master_key": "A" * 43 + "="},
+    }
+    assert load_settings(storage_root="s3://bucket/engram", **secrets).storage_root == "s3://bucket/engram"
+    for missing, named in (("api", "api.database_url"), ("security", "security.master_key")):
+        given = {k: v for k, v in secrets.items() if k != missing}
+        with pytest.raises(ConfigError, match=rf"object-store storage_root .* needs {named}"):
+            load_settings(storage_root="s3://bucket/engram", **given)
+    with pytest.raises(ConfigError, match=r"needs api\.database_url .* and security\.master_key"):
+        load_settings(storage_root="s3://bucket/engram")
 
     typo = tmp_path / "typo.yaml"
     typo.write_text("pipeline:\n  batch_row: 64\n")
@@ -46,12 +56,12 @@ def test_bad_user_ids_are_refused(bad: object) -> None:
         validate_user_id(bad)
 
 
-def test_tenant_path_stays_inside_the_tenant_folder() -> None:
-    assert tenant_path("/r", "acme", "lance") == "/r/tenants/acme/lance"
-    assert tenant_path("s3://b/p/", "acme", "adapters", "m1", "v2") == "s3://b/p/tenants/acme/adapters/m1/v2"
+def test_a_key_stays_inside_the_tenant_folder() -> None:
+    assert area_key("acme", "lance") == "tenants/acme/lance"
+    assert area_key("acme", "adapters", "m1", "v2") == "tenants/acme/adapters/m1/v2"
     for part in ("..", "../other", "a/b", "/etc"):
         with pytest.raises(InvalidIdError):
-            tenant_path("/r", "acme", "files", part)
+            area_key("acme", "files", part)
 
 
 def test_errors_pickle_with_their_fields() -> None:

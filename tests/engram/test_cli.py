@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cluster import Storage
 from engram import cli
 from engram.cli import app
 from engram.jobs import main as job_main
@@ -61,7 +62,7 @@ def test_ingest_build_list_show_quarantine(tmp_path: Path, monkeypatch: pytest.M
     assert result.exit_code == 0 and "source must be one of" in result.output
 
     job_main(["build", "acme", "--config", str(config)])
-    store = TenantStore(str(tmp_path / "store"), "acme")
+    store = TenantStore(Storage(str(tmp_path / "store")), "acme")
     assert store.signals().count_rows("processed_at IS NULL") == 0
 
     result = runner.invoke(

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cluster import Storage
 from cluster.settings import Settings
 from memory import TenantStore, ingest_file, ingest_rows, list_quarantine
 from memory.errors import IngestError
@@ -47,7 +48,7 @@ BAD_ROWS: list[tuple[object, str]] = [
 
 
 def test_accounting_quarantine_and_idempotency(settings: Settings) -> None:
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     good = [_signal(i) for i in range(20)]
     rows: list[object] = [*good, good[3], *(r for r, _ in BAD_ROWS)]
     report = ingest_rows(store, rows, settings.ingest)
@@ -69,7 +70,7 @@ def test_accounting_quarantine_and_idempotency(settings: Settings) -> None:
 
 
 def test_signal_id_is_derived_from_content(settings: Settings) -> None:
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     row = {k: v for k, v in _signal(1).items() if k != "signal_id"}
     first = ingest_rows(store, [row, dict(row)], settings.ingest)
     assert (first.accepted, first.duplicates) == (1, 1)
@@ -80,7 +81,7 @@ def test_signal_id_is_derived_from_content(settings: Settings) -> None:
 
 
 def test_jsonl_and_parquet_files(settings: Settings, tmp_path: Path) -> None:
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     jsonl = tmp_path / "signals.jsonl"
     jsonl.write_text(
         json.dumps(_signal(1)) + "\n{broken json\n\n" + json.dumps(_signal(2, occurred_at=1714557600)) + "\n"
@@ -99,8 +100,8 @@ def test_jsonl_and_parquet_files(settings: Settings, tmp_path: Path) -> None:
 
 
 def test_tenants_are_separate(settings: Settings) -> None:
-    a = TenantStore(settings.storage_root, "a")
-    b = TenantStore(settings.storage_root, "b")
+    a = TenantStore(Storage.of(settings), "a")
+    b = TenantStore(Storage.of(settings), "b")
     ingest_rows(a, [_signal(1)], settings.ingest)
     assert not b.has("signals") or b.signals().count_rows() == 0
     assert a.uri.endswith("/tenants/a/lance")

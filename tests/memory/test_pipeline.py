@@ -11,6 +11,7 @@ from collections import Counter
 import psutil
 import pytest
 
+from cluster import Storage
 from cluster.settings import Settings
 from memory import TenantStore, build, ingest_rows, list_memories, search
 from memory.pipeline import BuildReport
@@ -35,7 +36,7 @@ def _snapshot(store: TenantStore) -> list[dict]:
 
 def test_build_is_complete_idempotent_and_incremental(settings: Settings) -> None:
     data = generate(users=3, sessions_per_user=4, turns_per_session=6, seed=3)
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     half = len(data.signals) // 2
     ingest_rows(store, data.signals[:half], settings.ingest)
     first = build("acme", settings)
@@ -65,7 +66,7 @@ def test_build_is_complete_idempotent_and_incremental(settings: Settings) -> Non
 
 def test_supersession_and_as_of(settings: Settings) -> None:
     data = generate(users=6, sessions_per_user=6, turns_per_session=6, seed=11)
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     ingest_rows(store, data.signals, settings.ingest)
     build("acme", settings)
     changed = [f for f in data.facts if f.valid_to is not None and f.slot == "home_city"]
@@ -92,7 +93,7 @@ def test_supersession_and_as_of(settings: Settings) -> None:
 
 
 def test_pii_is_redacted_in_memories(settings: Settings) -> None:
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     rows = [
         {
             "signal_id": "p1",
@@ -113,7 +114,7 @@ def test_pii_policy_is_per_tenant(tmp_path) -> None:
     from cluster.settings import load_settings
 
     settings = load_settings(storage_root=str(tmp_path / "s"), pii={"tenants": {"acme": ["card"]}})
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     ingest_rows(
         store,
         [
@@ -146,7 +147,7 @@ def test_killed_embedding_worker_still_processes_every_signal_once(settings: Set
         update={"pipeline": settings.pipeline.model_copy(update={"batch_rows": 32})}
     )
     data = generate(users=4, sessions_per_user=6, turns_per_session=10, seed=5, malformed_rate=0.0)
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     ingest_rows(store, data.signals, settings.ingest)
     result: dict[str, BuildReport | BaseException] = {}
 
@@ -213,8 +214,8 @@ def test_ray_data_build_equals_in_process_build(settings: Settings) -> None:
     )
     data = generate(users=5, sessions_per_user=3, turns_per_session=6, seed=11, malformed_rate=0.0)
     distributed, local = (
-        TenantStore(settings.storage_root, "acme"),
-        TenantStore(settings.storage_root, "beta"),
+        TenantStore(Storage.of(settings), "acme"),
+        TenantStore(Storage.of(settings), "beta"),
     )
     for store in (distributed, local):
         ingest_rows(store, data.signals, settings.ingest)

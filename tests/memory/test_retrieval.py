@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cluster import Storage
 from cluster.settings import RetrievalSettings, Settings
 from memory import (
     SearchError,
@@ -61,7 +62,7 @@ def write(tmp_path: Any, embed: Callable[[list[str]], np.ndarray]) -> Write:
     """Writes rows into a fresh tenant store's memories table (indexes built as the pipeline does)."""
 
     def write(*rows: dict[str, Any]) -> TenantStore:
-        store = TenantStore(str(tmp_path / "store"), "acme")
+        store = TenantStore(Storage(str(tmp_path / "store")), "acme")
         vectors = embed([r["text"] for r in rows])
         with_vectors = [{**r, "vector": v} for r, v in zip(rows, vectors, strict=True)]
         store.upsert(
@@ -311,7 +312,7 @@ def test_invalid_requests(write: Write, tmp_path: Any) -> None:
         assert error.value.param == param
     with pytest.raises(SearchError):
         search(store, "u1", "   ")
-    assert search(TenantStore(str(tmp_path / "empty"), "acme"), "u1", "tea") == []
+    assert search(TenantStore(Storage(str(tmp_path / "empty")), "acme"), "u1", "tea") == []
     # Query syntax is not interpreted: quotes, operators and punctuation are plain words.
     for query in ['"tea', "tea AND -coffee", "tea:green (", "O'Brien's tea?"]:
         assert ids(search(store, "u1", query, k=1, mode="keyword")) == ["a"]
@@ -429,7 +430,7 @@ def test_search_over_built_memories(settings: Settings) -> None:
         ("a4", "u1", "2024-06-10T18:04:00Z", "Can you recommend a good book about climate policy?"),
         ("b1", "u2", "2024-03-02T10:00:00Z", "I live in Lisbon and I love surfing too."),
     ]
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     ingest_rows(
         store,
         [

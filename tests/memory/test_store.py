@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pytest
 from lancedb.table import Table
 
+from cluster import Storage
 from cluster.settings import Settings
 from memory import TenantStore, ingest_rows
 from memory.manage import forget_user
@@ -41,16 +42,16 @@ def _signals(user: str, n: int) -> list[dict[str, object]]:
 
 def _in_another_process(settings: Settings, code: str) -> None:
     setup = (
-        "from cluster.settings import load_settings; from memory import TenantStore, ingest_rows; "
+        "from cluster import Storage, load_settings; from memory import TenantStore, ingest_rows; "
         "from memory.manage import forget_user; from tests.memory.test_store import _signals; "
         f"settings = load_settings(storage_root={settings.storage_root!r}); "
-        "store = TenantStore(settings.storage_root, 'acme'); "
+        "store = TenantStore(Storage.of(settings), 'acme'); "
     )
     subprocess.run([sys.executable, "-c", setup + code], cwd=ROOT, check=True, timeout=120)
 
 
 def test_a_kept_table_sees_other_writers_commits_at_once(settings: Settings) -> None:
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     ingest_rows(store, _signals("u1", 3), settings.ingest)
     kept = store.signals()
     reader = store.reader("signals")  # the async handle search runs its queries on
@@ -73,14 +74,14 @@ def test_a_kept_table_sees_other_writers_commits_at_once(settings: Settings) -> 
 
 
 def _count_in_child(root: str) -> None:
-    store = TenantStore(root, "acme")
+    store = TenantStore(Storage(root), "acme")
     assert READS.run(store.reader("signals").count_rows()) == 2
 
 
 def test_a_forked_child_runs_its_own_read_loop(settings: Settings) -> None:
     import multiprocessing
 
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     ingest_rows(store, _signals("u1", 2), settings.ingest)
     assert READS.run(store.reader("signals").count_rows()) == 2  # the parent's loop is running
     child = multiprocessing.get_context("fork").Process(target=_count_in_child, args=(settings.storage_root,))
@@ -124,7 +125,7 @@ def _runs(store: TenantStore, user: str) -> int:
 
 
 def test_a_write_lays_each_users_memories_side_by_side(settings: Settings) -> None:
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     users = ["u1", "u2", "u3"]
     table = store.memories(8)
     assert store.upsert("memories", table, _memories(users, 50, "first"), "memory_id", update=True) == 150
@@ -160,7 +161,7 @@ def _scatter(store: TenantStore, users: list[str], writes: int) -> Table:
 
 
 def test_a_refresh_lays_a_scattered_users_memories_out_again_as_one_run(settings: Settings) -> None:
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     users = ["u1", "u2", "u3"]
     table = _scatter(store, users, MAX_RUNS + 2)
     assert [_runs(store, u) for u in users] == [MAX_RUNS + 2] * 3
@@ -179,9 +180,9 @@ def test_a_refresh_lays_a_scattered_users_memories_out_again_as_one_run(settings
 def test_clustering_keeps_what_a_concurrent_writer_commits(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = TenantStore(settings.storage_root, "acme")
+    store = TenantStore(Storage.of(settings), "acme")
     table = _scatter(store, ["u1", "u2"], MAX_RUNS + 1)
-    other = TenantStore(settings.storage_root, "acme")  # another writer, its own connection
+    other = TenantStore(Storage.of(settings), "acme")  # another writer, its own connection
     rewrite = table.merge_insert
 
     def write_then_rewrite(on: str) -> Any:

@@ -42,6 +42,11 @@ def make_gateway(
         api={"admin_key": ADMIN_KEY, "builder_interval_s": 0.2, **api},
         quotas=quotas or {},
     )
+    return gateway_over(settings)
+
+
+def gateway_over(settings: Settings) -> tuple[Gateway, Callable[[], None]]:
+    """The gateway app in this process over ``settings``, with its own builder and retrieval."""
     builder = MemoryBuilder(settings)
     ctx = GatewayContext.create(settings, Retriever(settings), builder)
     client = TestClient(create_app(ctx))

@@ -10,7 +10,7 @@ from typing import Any
 import lancedb
 
 from actors.keys import DataKeys
-from cluster import crypto
+from cluster import Storage, crypto
 from cluster.errors import KeyDestroyedError, NotFoundError
 from serving.adapters import DecryptedAdapters
 from tests.actors.test_deletion import fake_adapter, files_holding
@@ -70,7 +70,7 @@ def _check_deletion(gw: Any, tmp_path: Path) -> None:
     source, weights = fake_adapter(tmp_path / "adapter")
     adapter = gw.ctx.models.register_adapter("doomed", "engram-tiny", "support", source)
     sealed_copy = tmp_path / "sealed-backup"
-    shutil.copytree(adapter.path(gw.settings.storage_root), sealed_copy)
+    shutil.copytree(Storage.of(gw.settings).local_path(adapter.key), sealed_copy)
     # what an engine replica holds: a private plaintext copy, identical to what was registered
     engine_copies = DecryptedAdapters(gw.settings)
     plain = Path(engine_copies.path(adapter))
@@ -118,7 +118,9 @@ def _check_deletion(gw: Any, tmp_path: Path) -> None:
     # a sealed copy that escaped (a backup) is useless: the key that opens it is destroyed
     keys = DataKeys.from_settings(gw.settings)
     try:
-        with crypto.decrypted(sealed_copy, keys.key("doomed", create=False), adapter.context):
+        with crypto.decrypted(
+            Storage(str(sealed_copy)), "", keys.key("doomed", create=False), adapter.context
+        ):
             raise AssertionError("a sealed copy opened after the tenant's deletion")
     except KeyDestroyedError as e:
         assert "destroyed" in str(e)
