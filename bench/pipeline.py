@@ -121,7 +121,7 @@ def main() -> None:
     ingest_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    ray.init("local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     ray_init_s = time.perf_counter() - started
     with PeakMemory() as peak:
         started = time.perf_counter()

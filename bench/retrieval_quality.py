@@ -114,7 +114,7 @@ def _prepare(data: SyntheticData, settings: Settings) -> dict[str, Any]:
     store = TenantStore(Storage.of(settings), TENANT)
     started = time.perf_counter()
     ingest_rows(store, data.signals, settings.ingest, origin="bench")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init("local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         report = build(TENANT, settings)

@@ -64,7 +64,7 @@ def ensure_ray(settings: Settings, *, num_cpus: int | None = None) -> None:
         # the warning does not apply to them. (The filter is inherited by the children.)
         warnings.filterwarnings("ignore", "lancedb fork support is experimental", RuntimeWarning)
         ray.init(
-            address=settings.ray.address,
+            address=settings.ray.address or "local",  # never a stale `ray start` cluster
             num_cpus=(settings.ray.num_cpus or num_cpus) if local else None,
             namespace=settings.ray.namespace,
             include_dashboard=False,

@@ -66,7 +66,7 @@ def ray_local() -> Iterator[None]:
     from cluster.runtime import apply_ray_env
 
     apply_ray_env()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="engram-tests")
+    ray.init("local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="engram-tests")
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()

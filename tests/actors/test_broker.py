@@ -455,7 +455,7 @@ def serving_surge_scenario(root: str) -> None:
     from actors.broker_runner import request_serving_gpus, run_training
 
     torch.set_num_threads(1)
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init("local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
     settings = Settings(storage_root=f"{root}/store", broker=BrokerSettings(poll_s=0.05))
     broker = start_broker(settings)
     ray.get(broker.submit.remote("t1", 1.0, priority="interactive", workload_id="job-a"))
@@ -538,7 +538,7 @@ def crash_scenario(root: str) -> None:
 
     os.environ["ENGRAM_TEST_CRASH_MARKER"] = f"{root}/crashed"  # Ray's workers inherit it
     torch.set_num_threads(1)
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init("local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     settings = Settings(storage_root=f"{root}/store", broker=BrokerSettings(poll_s=0.05, max_failures=1))
     broker = start_broker(settings)
     ray.get(broker.submit.remote("t1", 1.0, workload_id="crashy"))
