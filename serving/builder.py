@@ -3,7 +3,8 @@
 Tenants with new signals are built in the background every ``builder_interval_s``;
 explicit builds (``POST /v1/memories/build``) go through the same queue, so one tenant is
 never built by two passes at once. Small backlogs run in this process with an embedder
-kept warm; large ones run on Ray Data.
+kept warm; large ones run on Ray Data. A builder that starts looks at every stored tenant once,
+so what a stopped one left unbuilt (a replica restarted, or moved off a lost node) is built.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from cluster import Settings, Storage
+from cluster import TENANT_ID, Settings, Storage
 from memory import BuildReport, Embedder, TenantStore, build, build_in_process, get_embedder
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,11 @@ class MemoryBuilder:
 
     def _loop(self) -> None:
         _ = self.embedder  # load the model before the first signals arrive
+        # Signals may be waiting from before this builder started (a restarted replica, one that
+        # moved off a lost node): every stored tenant is looked at once.
+        for tenant_id in Storage.of(self.settings).children("tenants"):
+            if TENANT_ID.fullmatch(tenant_id):
+                self.notify(tenant_id)
         while not self._stop.is_set():
             started = time.monotonic()
             self.run_once()
