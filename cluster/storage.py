@@ -207,10 +207,9 @@ class Storage:
         self.fs.delete_dir(path)
 
     def put_tree(self, source: str | Path, prefix: str) -> list[str]:
-        """Copy the local folder ``source`` under ``prefix``, replacing what was there; returns
-        the relative names written."""
+        """Copy every file of the local folder ``source`` under ``prefix`` (each one atomically;
+        what else is there stays); returns the relative names written."""
         source = Path(source)
-        self.delete_tree(prefix)
         names = []
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             relative = path.relative_to(source).as_posix()

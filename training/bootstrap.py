@@ -150,7 +150,9 @@ def base_model_location(settings: Settings, name: str, *, seed: int = 0, overwri
             built = bootstrap_model(scratch / name, seed=seed)
             marker = (built / MARKER).read_bytes()
             (built / MARKER).unlink()
-            storage.put_tree(built, key)
+            if overwrite:
+                storage.delete_tree(key)
+            storage.put_tree(built, key)  # nodes bootstrapping at once write the same bytes (seeded)
             storage.write_bytes(f"{key}/{MARKER}", marker)  # last: the folder is whole once it is there
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
