@@ -313,7 +313,12 @@ class FineTuner:
     ) -> None:
         """Evaluate, register the adapter as the model's next version, deploy it if it is better."""
         job_id, tenant = job["id"], job["tenant_id"]
-        self.store.update(job_id, f"trained {result.steps} steps; evaluating on {len(validation)} examples")
+        resumed = (
+            f" (resumed from its checkpoints at steps {result.starts[1:]})" if len(result.starts) > 1 else ""
+        )
+        self.store.update(
+            job_id, f"trained {result.steps} steps{resumed}; evaluating on {len(validation)} examples"
+        )
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         measure: Any = ray.remote(num_cpus=self.settings.training.cpus_per_worker)(evaluate)
         report = ray.get(  # on this node, where the adapter is (private scratch)
