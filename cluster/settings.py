@@ -140,6 +140,10 @@ class StorageSettings(StrictModel):
 class ApiSettings(StrictModel):
     host: str = Field("127.0.0.1", description="Address the HTTP gateway listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP gateway.")
+    proxy_location: Literal["EveryNode", "HeadOnly"] = Field(
+        "EveryNode",
+        description="Where Serve runs HTTP proxies: on every node (behind a load balancer) or the head only.",
+    )
     admin_key: str | None = Field(
         None, min_length=16, description="Admin API key; None disables admin routes."
     )

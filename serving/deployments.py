@@ -125,6 +125,9 @@ def start_serving(settings: Settings) -> str:
     # The always-on deployments hold about one logical CPU; a local Ray declares two more than
     # the machine has so that Ray Data builds started by the builder can still schedule.
     ensure_ray(settings, num_cpus=(os.cpu_count() or 1) + 2)
-    serve.start(http_options={"host": settings.api.host, "port": settings.api.port})
+    serve.start(
+        proxy_location=settings.api.proxy_location,
+        http_options={"host": settings.api.host, "port": settings.api.port},
+    )
     serve.run(build_app(settings), name="engram", route_prefix="/")
     return f"http://{settings.api.host}:{settings.api.port}"
