@@ -166,7 +166,7 @@ class GPUBroker:
 
     @classmethod
     def from_settings(cls, settings: Settings, capacity_gpus: float | None = None) -> GPUBroker:
-        url = settings.api.control_db_url(settings.storage_root)
+        url = settings.control_db_url
         return cls(
             url,
             settings=settings.broker,
@@ -608,7 +608,7 @@ def start_broker(
     actor: Any = ray.remote(GPUBroker)
     actor = actor.options(**control_actor_options(name or broker_name(settings), namespace))
     handle: ActorHandle = actor.remote(
-        settings.api.control_db_url(settings.storage_root),
+        settings.control_db_url,
         settings=settings.broker,
         quotas=settings.quotas,
         capacity_gpus=capacity_gpus,
@@ -618,7 +618,7 @@ def start_broker(
 
 def broker_name(settings: Settings) -> str:
     """The broker actor's name: one broker per control database."""
-    return actor_name(BROKER, settings.api.control_db_url(settings.storage_root))
+    return actor_name(BROKER, settings.control_db_url)
 
 
 def get_broker(name: str, namespace: str = NAMESPACE) -> ActorHandle:

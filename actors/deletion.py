@@ -67,7 +67,7 @@ def delete_tenant(
 ) -> DeletionReport:
     """Delete the tenant and everything it stores; NotFoundError for an unknown or deleted tenant."""
     validate_tenant_id(tenant_id)
-    engine = engine_for(settings.api.control_db_url(settings.storage_root))
+    engine = engine_for(settings.control_db_url)
     with engine.begin() as db:
         secure_delete(db)
         row = db.execute(select(tenants.c.deleted_at).where(tenants.c.tenant_id == tenant_id)).first()

@@ -80,7 +80,7 @@ class FileStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.storage = Storage.of(settings)
-        self.engine = engine_for(settings.api.control_db_url(settings.storage_root))
+        self.engine = engine_for(settings.control_db_url)
         self.keys = DataKeys.from_settings(settings)
 
     def key(self, tenant_id: str, file_id: str) -> str:

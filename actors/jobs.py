@@ -150,7 +150,7 @@ class JobStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
-        return cls(settings.api.control_db_url(settings.storage_root))
+        return cls(settings.control_db_url)
 
     def create(self, tenant_id: str, request: JobRequest, origin: str | None = None) -> dict[str, Any]:
         """Record a new job; ``origin`` says where it comes from (a migration) in its first event."""

@@ -61,7 +61,7 @@ class DataKeys:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DataKeys:
-        return cls(settings.api.control_db_url(settings.storage_root), crypto.master_key(settings))
+        return cls(settings.control_db_url, crypto.master_key(settings))
 
     def __repr__(self) -> str:
         return f"DataKeys({self.engine.url!r})"

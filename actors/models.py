@@ -133,7 +133,7 @@ class ModelRegistry:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelRegistry:
-        database = settings.api.control_db_url(settings.storage_root)
+        database = settings.control_db_url
         return cls(database, Storage.of(settings), DataKeys.from_settings(settings))
 
     def register_adapter(

@@ -25,7 +25,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from cluster import MEMORY_KINDS, RetrievalSettings, Settings, Storage, load_settings
@@ -107,11 +106,11 @@ def _prepare(data: SyntheticData, settings: Settings) -> dict[str, Any]:
 
     from memory import TenantStore, build, ingest_rows
 
-    marker = Path(settings.storage_root) / "bench-fingerprint"
-    fingerprint = _fingerprint(data)
-    if marker.exists() and marker.read_text() == fingerprint:
+    storage, marker = Storage.of(settings), "bench-fingerprint"
+    fingerprint = _fingerprint(data).encode()
+    if storage.exists(marker) and storage.read_bytes(marker) == fingerprint:
         return {"reused_store": True}
-    store = TenantStore(Storage.of(settings), TENANT)
+    store = TenantStore(storage, TENANT)
     started = time.perf_counter()
     ingest_rows(store, data.signals, settings.ingest, origin="bench")
     ray.init("local", num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -120,7 +119,7 @@ def _prepare(data: SyntheticData, settings: Settings) -> dict[str, Any]:
         report = build(TENANT, settings)
     finally:
         ray.shutdown()
-    marker.write_text(fingerprint)
+    storage.write_bytes(marker, fingerprint)
     return {
         "reused_store": False,
         "build_seconds": round(time.perf_counter() - started, 1),

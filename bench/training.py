@@ -89,7 +89,9 @@ def main() -> None:
     )
 
     started = time.perf_counter()
-    ray.init("local", num_cpus=max(os.cpu_count() or 1, args.threads), include_dashboard=False, log_to_driver=False)
+    ray.init(
+        "local", num_cpus=max(os.cpu_count() or 1, args.threads), include_dashboard=False, log_to_driver=False
+    )
     ray_init_s = time.perf_counter() - started
 
     runs: dict[str, list[FitResult]] = {"ray_train": [], "plain": []}

@@ -55,9 +55,10 @@ from cluster.settings import (
     StorageSettings,
     TenantLimits,
     get_settings,
+    is_object_store,
     load_settings,
 )
-from cluster.storage import Entry, Storage, is_object_store
+from cluster.storage import Entry, Storage
 
 __all__ = [
     "MEMORY_KINDS",

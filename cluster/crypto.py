@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from cluster.errors import ConfigError, DecryptionError, InvalidRequestError
-from cluster.settings import Settings
+from cluster.settings import Settings, is_object_store
 from cluster.storage import Storage
 
 KEY_BYTES = 32
@@ -86,7 +86,7 @@ def master_key(settings: Settings) -> bytes:
     secret = settings.security.master_key
     if secret is not None:
         return base64.b64decode(secret.get_secret_value())
-    if "://" in settings.storage_root:
+    if is_object_store(settings.storage_root):
         raise ConfigError(
             "security.master_key (ENGRAM_MASTER_KEY) is required when storage_root is an object store",
             param="security.master_key",

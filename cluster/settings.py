@@ -166,15 +166,6 @@ class ApiSettings(StrictModel):
         4, ge=1, description="Autoscaling upper bound of the retrieval deployment."
     )
 
-    def control_db_url(self, storage_root: str) -> str:
-        if self.database_url:
-            return self.database_url
-        if "://" in storage_root:
-            raise ConfigError(
-                "api.database_url is required when storage_root is an object store", param="api"
-            )
-        return f"sqlite:///{storage_root}/control.db"
-
 
 class TenantLimits(StrictModel):
     """What a tenant may use: the one definition of a quota. ``quotas`` in the settings holds every
@@ -499,13 +490,17 @@ class Settings(StrictModel):
     @classmethod
     def _absolute_local_root(cls, value: str) -> str:
         """A local root is made absolute, so Ray workers with another working directory find it."""
-        return value if "://" in value else str(Path(value).expanduser().resolve())
+        return (
+            value
+            if is_object_store(value)
+            else str(Path(value.removeprefix("file://")).expanduser().resolve())
+        )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
         for tenant in self.pii.tenants:
             validate_tenant_id(tenant)
-        if "://" in self.storage_root:
+        if is_object_store(self.storage_root):
             missing = [
                 name
                 for name, value in (
@@ -520,6 +515,22 @@ class Settings(StrictModel):
                     "the control database and the master key cannot live on one node's disk"
                 )
         return self
+
+    @property
+    def control_db_url(self) -> str:
+        """The control database: ``api.database_url``, else SQLite under a local storage root."""
+        if self.api.database_url:
+            return self.api.database_url
+        if is_object_store(self.storage_root):
+            raise ConfigError(
+                "api.database_url is required when storage_root is an object store", param="api"
+            )
+        return f"sqlite:///{self.storage_root}/control.db"
+
+
+def is_object_store(root: str) -> bool:
+    """Whether the storage root ``root`` is an object-store URI (``s3://...``) rather than a folder."""
+    return "://" in root and not root.startswith("file://")
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:

@@ -40,12 +40,7 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 from cluster.errors import ConfigError
-from cluster.settings import Settings, StorageSettings
-
-
-def is_object_store(root: str) -> bool:
-    """Whether ``root`` is an object-store URI rather than a local folder."""
-    return "://" in root and not root.startswith("file://")
+from cluster.settings import Settings, StorageSettings, is_object_store
 
 
 @dataclass(frozen=True)

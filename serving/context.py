@@ -38,12 +38,12 @@ class GatewayContext:
         cls, settings: Settings, retrieval: object, builder: object, llms: Mapping[str, object] | None = None
     ) -> GatewayContext:
         """The context of a gateway over these deployments: objects in this process or Serve handles."""
-        tenants = TenantDirectory(settings.api.control_db_url(settings.storage_root))
+        tenants = TenantDirectory(settings.control_db_url)
         engines = {name: connect(llm, LLM) for name, llm in (llms or {}).items()}
         return cls(settings, tenants, connect(retrieval, Retrieval), connect(builder, Builder), engines)
 
     def __post_init__(self) -> None:
-        database = self.settings.api.control_db_url(self.settings.storage_root)
+        database = self.settings.control_db_url
         self.models = ModelRegistry.from_settings(self.settings)
         self.quotas = QuotaBook(database, self.settings.quotas)
         self.limits = Limits(self.quotas, Storage.of(self.settings))

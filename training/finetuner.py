@@ -68,7 +68,7 @@ _CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
 
 def fine_tuner_name(settings: Settings) -> str:
     """The fine-tuner actor's name: one per control database."""
-    return actor_name(FINE_TUNER, settings.api.control_db_url(settings.storage_root))
+    return actor_name(FINE_TUNER, settings.control_db_url)
 
 
 def fine_tuner(settings: Settings, namespace: str = NAMESPACE) -> ActorHandle:
@@ -124,7 +124,7 @@ class FineTuner:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.database_url = settings.api.control_db_url(settings.storage_root)
+        self.database_url = settings.control_db_url
         self.store = JobStore(self.database_url)
         self.files = FileStore(settings)
         self.models = ModelRegistry.from_settings(settings)

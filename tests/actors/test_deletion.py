@@ -39,7 +39,7 @@ def files_holding(root: Path, needle: bytes) -> list[Path]:
 
 
 def db_url(settings: Settings) -> str:
-    return settings.api.control_db_url(settings.storage_root)
+    return settings.control_db_url
 
 
 def test_data_keys_are_made_once_stored_wrapped_and_destroyed_for_good(settings: Settings) -> None:

@@ -20,6 +20,11 @@ def test_yaml_settings_load_and_unknown_keys_fail(tmp_path: Path) -> None:
     assert s.pii.policy_for("other") == ["card", "email", "phone"]
 
     assert load_settings(storage_root="rel/dir").storage_root == str(Path("rel/dir").resolve())
+    local = load_settings(storage_root=f"file://{tmp_path}/engram")  # a file URI is a local folder
+    assert (local.storage_root, local.control_db_url) == (
+        f"{tmp_path}/engram",
+        f"sqlite:///{tmp_path}/engram/control.db",
+    )
     secrets = {
         "api": {"database_url": "postgresql+psycopg://db/engram"},
         "security": {"master_key": "A" * 43 + "="},

@@ -41,7 +41,7 @@ def start_engine(settings: Settings, model: str) -> tuple[subprocess.Popen[str],
 def test_a_new_engine_removes_the_plaintext_copies_of_killed_engines_only(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     settings = load_settings(storage_root=str(tmp_path / "store"), security={"scratch_dir": str(scratch)})
-    TenantDirectory(settings.api.control_db_url(settings.storage_root)).create_tenant("acme")
+    TenantDirectory(settings.control_db_url).create_tenant("acme")
     source, weights = fake_adapter(tmp_path / "adapter")
     registry = ModelRegistry.from_settings(settings)
     model = registry.register_adapter("acme", "engram-tiny", "support", source).model
