@@ -19,6 +19,7 @@ import contextlib
 import logging
 import re
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ from typing import Any
 
 import ray
 from ray.actor import ActorHandle
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors import (
     FINAL,
@@ -319,12 +319,11 @@ class FineTuner:
         self.store.update(
             job_id, f"trained {result.steps} steps{resumed}; evaluating on {len(validation)} examples"
         )
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        measure: Any = ray.remote(num_cpus=self.settings.training.cpus_per_worker)(evaluate)
-        report = ray.get(  # on this node, where the adapter is (private scratch)
-            measure.options(scheduling_strategy=here).remote(
+        measure: Any = ray.remote(num_cpus=self.settings.training.cpus_per_worker)(_evaluate_copy)
+        report = ray.get(  # on any node with room: the adapter's files travel with the task
+            measure.remote(
+                _files(adapter),
                 config.base_model,
-                str(adapter),
                 validation,
                 max_seq_len=config.max_seq_len,
                 storage_options=self.settings.storage,
@@ -402,3 +401,18 @@ class FineTuner:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by its relative name (an adapter: a few MB)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _evaluate_copy(adapter: dict[str, bytes], base_model: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``evaluate`` on whichever node runs it, the adapter's files written to its scratch."""
+    with tempfile.TemporaryDirectory(prefix="engram-adapters-") as scratch:
+        for name, data in adapter.items():
+            path = Path(scratch) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return evaluate(base_model, scratch, *args, **kwargs)
