@@ -32,7 +32,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-S3_PORT = free_port()
+# Chosen once per test session; a scenario run in a fresh Python inherits it.
+S3_PORT = int(os.environ.setdefault("ENGRAM_TESTS_S3_PORT", str(free_port())))
 S3_BUCKET = "engram-tests"
 os.environ.update(
     AWS_ENDPOINT_URL=f"http://127.0.0.1:{S3_PORT}",
