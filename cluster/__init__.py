@@ -42,6 +42,8 @@ from cluster.runtime import (
     embedding_actors,
     embedding_device,
     ensure_ray,
+    replica_gpus,
+    wants_gpu,
 )
 from cluster.schemas import MEMORY_KINDS, SLOTTED_KINDS, MemoryKind, check_time
 from cluster.settings import (
@@ -102,9 +104,11 @@ __all__ = [
     "is_object_store",
     "load_settings",
     "model_key",
+    "replica_gpus",
     "schemas",
     "tenant_key",
     "validate_name",
     "validate_tenant_id",
     "validate_user_id",
+    "wants_gpu",
 ]

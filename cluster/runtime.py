@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import ray
 
-from cluster.settings import EmbeddingSettings, Settings
+from cluster.settings import BaseModelSpec, EmbeddingSettings, Settings
 
 # What a Ray that Engram starts runs with; read by Serve's processes, so set before Ray starts.
 # - RAY_SERVE_PROXY_USE_GRPC: Serve's proxy reaches replicas over gRPC, not Ray actor calls (the
@@ -73,34 +73,50 @@ def ensure_ray(settings: Settings, *, num_cpus: int | None = None) -> None:
 
 
 def cluster_gpus() -> float:
-    """GPUs the connected Ray cluster has in total (0 on a CPU-only cluster)."""
-    return float(ray.cluster_resources().get("GPU", 0))
+    """GPUs the connected Ray cluster has in total (0 on a CPU-only cluster, or with no Ray)."""
+    return float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
+
+
+def wants_gpu(use_gpu: bool | Literal["auto"]) -> bool:
+    """Whether a workload asks Ray for GPUs: as its settings say, or with "auto", when the connected
+    cluster has GPUs now (the local CPU default stays on CPU; a cluster with GPU nodes up uses them).
+
+    Set explicitly, the request stands whatever is running: Ray holds the work pending and an
+    autoscaler sees the demand and starts a GPU node.
+    """
+    return cluster_gpus() > 0 if use_gpu == "auto" else use_gpu
+
+
+def replica_gpus(model: BaseModelSpec) -> float:
+    """GPUs one LLM replica of ``model`` asks for: its ``gpus``; "auto": one on a cluster with GPUs."""
+    if model.gpus == "auto":
+        return 1.0 if cluster_gpus() > 0 else 0.0
+    return model.gpus
 
 
 def embedding_actors(embedding: EmbeddingSettings) -> int:
-    """Actors the embedding pool wants: ``num_actors``, else one per GPU on a GPU cluster, else
-    one per ``threads`` CPUs of the cluster."""
+    """Actors the embedding pool wants: ``num_actors``, else one per GPU when embedding on GPUs
+    (at least one), else one per ``threads`` CPUs of the cluster."""
     if embedding.num_actors:
         return embedding.num_actors
-    gpus = cluster_gpus()
-    if gpus > 0:
-        return max(1, int(gpus))
+    if embedding_device(embedding) == "cuda":
+        return max(1, int(cluster_gpus()))
     cpus = float(ray.cluster_resources().get("CPU", 1))
     return max(1, int(cpus) // (embedding.threads or os.cpu_count() or 1))
 
 
-def embedding_device() -> Literal["cpu", "cuda"]:
-    """Where the pipeline's embedding actors run the model: on a GPU when the cluster has one."""
-    return "cuda" if cluster_gpus() > 0 else "cpu"
+def embedding_device(embedding: EmbeddingSettings) -> Literal["cpu", "cuda"]:
+    """Where the pipeline's embedding actors run the model (``embedding.use_gpu``)."""
+    return "cuda" if wants_gpu(embedding.use_gpu) else "cpu"
 
 
 def embedding_actor_resources(embedding: EmbeddingSettings) -> dict[str, Any]:
-    """Ray options of one embedding actor: a GPU fraction when the cluster has GPUs, else a CPU.
+    """Ray options of one embedding actor: a GPU share when embedding on GPUs, else a CPU.
 
     On CPU the actor reserves one logical CPU and runs the model on ``embedding.threads``,
     which the embedder sets itself: no runtime env, so Ray can start the actor in an already
     running worker process.
     """
-    if embedding_device() == "cuda":
+    if embedding_device(embedding) == "cuda":
         return {"num_gpus": embedding.gpu_fraction, "num_cpus": 0.5}
     return {"num_cpus": 1}

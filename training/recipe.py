@@ -79,7 +79,8 @@ class RecipeConfig(BaseModel):
         0.1, gt=0, lt=1, description="Share held out for evaluation when no validation set is given."
     )
     num_workers: int = Field(1, ge=1, description="Ray Train workers (data-parallel replicas).")
-    use_gpu: bool = Field(False, description="One GPU per worker when true.")
+    use_gpu: bool = Field(False, description="Workers ask Ray for `gpus_per_worker` GPUs when true.")
+    gpus_per_worker: float = Field(1, gt=0, le=8, description="GPUs each worker asks for with use_gpu.")
     cpus_per_worker: float = Field(
         1, gt=0, description="CPUs each worker asks Ray for; on CPU also its torch threads."
     )
@@ -185,7 +186,7 @@ def setup(
     """Build the model (``wrap`` places it: ``.to(device)`` or Ray's ``prepare_model``) and AdamW."""
     import torch
 
-    if not config.use_gpu:
+    if not torch.cuda.is_available():
         torch.set_num_threads(max(1, int(config.cpus_per_worker)))
     peft_model = _peft_model(config)
     model = wrap(peft_model)
@@ -349,6 +350,30 @@ def _report_checkpoint(run: _Run, metrics: dict[str, Any], sealing: crypto.Seali
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _process_group_backend() -> str | None:
+    """The workers' torch.distributed backend: Ray's choice (NCCL on GPUs) where this torch has
+    CUDA; gloo where it has none (a CPU build of torch given logical GPUs, as in the tests), since
+    NCCL is not in such a build. Gloo all-reduces CUDA tensors too."""
+    import torch
+
+    return None if torch.backends.cuda.is_built() else "gloo"
+
+
+def _placed(model: Any) -> Any:
+    """The worker's model on the device its process can use: the GPU Ray assigned when this torch
+    has CUDA (``prepare_model``), else the CPU (a GPU-less node, or logical GPUs on a CPU torch
+    build); wrapped for data-parallel training when there are several workers."""
+    import ray.train
+    import ray.train.torch
+    import torch
+
+    if torch.cuda.is_available():
+        return ray.train.torch.prepare_model(model)
+    if ray.train.get_context().get_world_size() > 1:
+        return torch.nn.parallel.DistributedDataParallel(model)
+    return model
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """The Ray Train worker: setup, resume from the latest checkpoint if any, train, checkpoint."""
     import ray
@@ -364,7 +389,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         recipe,
         rows,
         config["pad_token_id"],
-        wrap=ray.train.torch.prepare_model,
+        wrap=_placed,
         rank=context.get_world_rank(),
         world_size=context.get_world_size(),
     )
@@ -426,7 +451,7 @@ def fit(
     """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
 
     options = storage_options or StorageSettings()
     storage = Storage(str(storage_path), options)
@@ -436,7 +461,9 @@ def fit(
         )
     local = _on_this_node(config, options)  # the workers copy the base model to their own nodes
     rows, pad_token_id = _prepare(local, examples)
-    resources = {"CPU": config.cpus_per_worker, **({"GPU": 1} if config.use_gpu else {})}
+    resources = {"CPU": config.cpus_per_worker}
+    if config.use_gpu:
+        resources["GPU"] = config.gpus_per_worker
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -452,6 +479,7 @@ def fit(
         scaling_config=ScalingConfig(
             num_workers=config.num_workers, use_gpu=config.use_gpu, resources_per_worker=resources
         ),
+        torch_config=TorchConfig(backend=_process_group_backend()),
         run_config=RunConfig(
             name=name,
             storage_path=storage.fs_path(""),
@@ -490,7 +518,7 @@ def train_local(
     config = _on_this_node(config, StorageSettings())
     rows, pad_token_id = _prepare(config, examples)
     threads = torch.get_num_threads()
-    device = torch.device("cuda" if config.use_gpu else "cpu")
+    device = torch.device("cuda" if config.use_gpu and torch.cuda.is_available() else "cpu")
     try:
         run = setup(config, rows, pad_token_id, wrap=lambda model: model.to(device))
         metrics = train(run, lambda _run, _metrics: False)

