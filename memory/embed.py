@@ -222,7 +222,12 @@ def get_embedder(
     int8: bool = False,
 ) -> Embedder:
     """The embedder registered as ``name``, with the caller's batch size, CPU threads and device;
-    ``int8``: its int8-quantized form on CPU, where the embedder has one."""
+    ``int8``: its int8-quantized form on CPU, where the embedder has one. Asked for CUDA where this
+    torch has none (logical GPUs on a CPU torch build), it runs on CPU."""
+    if device == "cuda":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     embedder: Embedder = EMBEDDERS.create(
         name, batch_size=batch_size, threads=threads, device=device, int8=int8
     )
