@@ -4,7 +4,9 @@ Tenants with new signals are built in the background every ``builder_interval_s`
 explicit builds (``POST /v1/memories/build``) go through the same queue, so one tenant is
 never built by two passes at once. Small backlogs run in this process with an embedder
 kept warm; large ones run on Ray Data. A builder that starts looks at every stored tenant once,
-so what a stopped one left unbuilt (a replica restarted, or moved off a lost node) is built.
+so what a stopped one left unbuilt (a replica restarted, or moved off a lost node) is built. A
+failed pass is tried again, 1 s later, then 2, 4, ... up to a minute, with no new signal needed:
+a pass can fail for reasons that pass (a node lost under Ray Data, the object store unreachable).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from cluster import TENANT_ID, Settings, Storage
 from memory import BuildReport, Embedder, TenantStore, build, build_in_process, get_embedder
 
 log = logging.getLogger(__name__)
+
+RETRY_MAX_S = 60.0  # a tenant whose passes keep failing is tried again at least this often
 
 
 BuildStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -50,6 +54,8 @@ class MemoryBuilder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._dirty: set[str] = set()
+        self._retry_at: dict[str, float] = {}  # tenants whose last pass failed: when to try again
+        self._failures: dict[str, int] = {}  # failed passes in a row, per tenant
         self._queued: dict[str, list[BuildRecord]] = {}
         self._builds: dict[str, BuildRecord] = {}
         self.totals = {"signals": 0, "memories_written": 0, "passes": 0, "failures": 0}
@@ -98,6 +104,7 @@ class MemoryBuilder:
         with self._lock:
             self._gone.add(tenant_id)
             self._dirty.discard(tenant_id)
+            self._retry_at.pop(tenant_id, None)
             self._queued.pop(tenant_id, None)
             for build_id in [b for b, r in self._builds.items() if r.tenant_id == tenant_id]:
                 del self._builds[build_id]
@@ -112,9 +119,13 @@ class MemoryBuilder:
         self._wake.set()
 
     def run_once(self) -> None:
-        """Build every tenant that has new signals or a queued build."""
+        """Build every tenant that has new signals, a queued build, or a failed pass due again."""
+        now = time.monotonic()
         with self._lock:
-            tenants, self._dirty = sorted(self._dirty), set()
+            due = {t for t, at in self._retry_at.items() if at <= now}
+            for tenant_id in due:
+                del self._retry_at[tenant_id]
+            tenants, self._dirty = sorted(self._dirty | due), set()
         for tenant_id in tenants:
             with self._lock:
                 if tenant_id in self._gone:
@@ -125,15 +136,27 @@ class MemoryBuilder:
                     record.status = "running"
             try:
                 report = self._build(tenant_id)
-            except Exception as e:  # a failed build is reported, and the builder goes on
-                log.exception("build of tenant %s failed", tenant_id)
+            except Exception as e:  # a failed build is reported and tried again later
+                delay = self._retry_later(tenant_id)
+                log.exception("build of tenant %s failed; trying again in %.0f s", tenant_id, delay)
                 self._finish(records, None, f"{type(e).__name__}: {e}")
                 continue
             finally:
                 with self._idle:
                     self._building = None
                     self._idle.notify_all()
+            with self._lock:
+                self._failures.pop(tenant_id, None)
             self._finish(records, report, None)
+
+    def _retry_later(self, tenant_id: str) -> float:
+        """Schedule another pass of ``tenant_id`` after a failed one; returns the delay in s."""
+        with self._lock:
+            failures = self._failures[tenant_id] = self._failures.get(tenant_id, 0) + 1
+            delay = min(RETRY_MAX_S, 2.0 ** (failures - 1))
+            if tenant_id not in self._gone:
+                self._retry_at[tenant_id] = time.monotonic() + delay
+        return delay
 
     def _build(self, tenant_id: str) -> BuildReport:
         store = TenantStore(Storage.of(self.settings), tenant_id)
