@@ -124,8 +124,9 @@ def app(args: dict[str, Any]) -> Application:
     return build_app(load_settings(args.get("config")))
 
 
-def start_serving(settings: Settings) -> str:
-    """Run the Engram Serve application on the connected (or a new local) Ray; returns its URL."""
+def start_serving(settings: Settings, *, wait: bool = True) -> str:
+    """Run the Engram Serve application on the connected (or a new local) Ray; returns its URL once
+    every deployment is up, or at once with ``wait=False`` (a replica may wait for a GPU node)."""
     # The always-on deployments hold about one logical CPU; a local Ray declares two more than
     # the machine has so that Ray Data builds started by the builder can still schedule.
     ensure_ray(settings, num_cpus=(os.cpu_count() or 1) + 2)
@@ -133,5 +134,6 @@ def start_serving(settings: Settings) -> str:
         proxy_location=settings.api.proxy_location,
         http_options={"host": settings.api.host, "port": settings.api.port},
     )
-    serve.run(build_app(settings), name="engram", route_prefix="/")
+    app = serve.RunTarget(build_app(settings), name="engram", route_prefix="/")
+    serve.run_many([app], wait_for_ingress_deployment_creation=wait, wait_for_applications_running=wait)
     return f"http://{settings.api.host}:{settings.api.port}"
