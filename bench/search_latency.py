@@ -89,8 +89,7 @@ def main() -> None:
 
     where = storage(args.storage, "engram-search-")
     settings = load_settings(
-        **where,
-        api={**where.get("api", {}), "admin_key": ADMIN, "port": free_port()},
+        **where | {"api": {**where.get("api", {}), "admin_key": ADMIN, "port": free_port()}},
         quotas={"requests_per_s": 1e6, "burst": 10**6},
     )
     store = TenantStore(Storage.of(settings), "bench")
