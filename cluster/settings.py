@@ -140,6 +140,21 @@ class StorageSettings(StrictModel):
     )
 
 
+def secret_from_file(data: Any, *secrets: str) -> Any:
+    """Fill each unset secret of a settings section from the file its ``<secret>_file`` names (as a
+    mounted Kubernetes Secret or a file a cluster's setup wrote), so secrets stay out of the YAML."""
+    if not isinstance(data, dict):
+        return data
+    for secret in secrets:
+        source = data.get(f"{secret}_file")
+        if source and not data.get(secret):
+            try:
+                data = {**data, secret: Path(source).read_text().strip()}
+            except OSError as e:
+                raise ValueError(f"cannot read {secret}_file {source}: {e.strerror or e}") from None
+    return data
+
+
 class ApiSettings(StrictModel):
     host: str = Field("127.0.0.1", description="Address the HTTP gateway listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP gateway.")
@@ -148,12 +163,26 @@ class ApiSettings(StrictModel):
         description="Where Serve runs HTTP proxies: on every node (behind a load balancer) or the head only.",
     )
     admin_key: str | None = Field(
-        None, min_length=16, description="Admin API key; None disables admin routes."
+        None,
+        min_length=16,
+        description="Admin API key (ENGRAM_ADMIN_KEY); None disables admin routes. A deployed app "
+        "(`serve deploy`, `serve run`) refuses to start without one.",
     )
+    admin_key_file: str | None = Field(None, description="File holding the admin key, when it is not set.")
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL of the control-plane database; None: SQLite under a local storage root.",
+        description="SQLAlchemy URL of the control-plane database (ENGRAM_DATABASE_URL); None: SQLite under "
+        "a local storage root.",
     )
+    database_url_file: str | None = Field(
+        None, description="File holding the database URL, when it is not set."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        return secret_from_file(data, "admin_key", "database_url")
+
     max_signals_per_request: int = Field(1_000, ge=1, description="Larger POST /v1/signals bodies get 413.")
     max_body_bytes: int = Field(8 * 2**20, ge=1024, description="Larger request bodies get 413.")
     builder_interval_s: float = Field(
@@ -453,12 +482,18 @@ class SecuritySettings(StrictModel):
         "secret store and pass it as ENGRAM_MASTER_KEY. None: on a local storage root a key is generated "
         "once into <storage_root>/master.key (mode 0600), for local use; an object-store root needs it set.",
     )
+    master_key_file: str | None = Field(None, description="File holding the master key, when it is not set.")
     scratch_dir: str | None = Field(
         None,
         description="Folder in which private (mode 0700) decrypted copies are made for engines that read "
         "plaintext files, such as vLLM loading an adapter; /dev/shm keeps them in memory. None: the "
         "system's temporary folder.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        return secret_from_file(data, "master_key")
 
     @field_validator("master_key")
     @classmethod
@@ -590,7 +625,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         cause = None if field.startswith("security.master_key") else e
         if not field:  # a check across fields: its message names them
             raise ConfigError(f"invalid settings: {first['msg'].removeprefix('Value error, ')}") from cause
-        raise ConfigError(f"invalid setting {field}: {first['msg']}", param=field) from cause
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {field}: {message}", param=field) from cause
 
 
 @lru_cache(maxsize=1)

@@ -100,3 +100,27 @@ def test_llm_settings_validate_the_model_registry() -> None:
     with pytest.raises(ConfigError) as e:
         load_settings(llm={"base_models": {"m": {"chat_tmpl": "x"}}})
     assert e.value.param == "llm.base_models.m.chat_tmpl"
+
+
+def test_secrets_come_from_the_files_the_settings_name(tmp_path: Path) -> None:
+    """A secret left unset is read from its ``<secret>_file`` (a mounted Kubernetes Secret); one set
+    directly wins; a file that cannot be read is an error naming the setting."""
+    import base64
+
+    (tmp_path / "admin").write_text("adm_from_a_mounted_file_0123\n")
+    (tmp_path / "master").write_text(base64.b64encode(bytes(range(32))).decode())
+    (tmp_path / "db").write_text("postgresql+psycopg://engram@db/engram\n")
+    files = {
+        "storage_root": "s3://acme/engram",  # needs the database URL and the master key
+        "api": {"admin_key_file": str(tmp_path / "admin"), "database_url_file": str(tmp_path / "db")},
+        "security": {"master_key_file": str(tmp_path / "master")},
+    }
+    settings = load_settings(**files)
+    assert settings.api.admin_key == "adm_from_a_mounted_file_0123"
+    assert settings.api.database_url == "postgresql+psycopg://engram@db/engram"
+    assert settings.security.master_key is not None
+    assert base64.b64decode(settings.security.master_key.get_secret_value()) == bytes(range(32))
+    direct = load_settings(**files | {"api": files["api"] | {"admin_key": "adm_set_directly_0123456"}})
+    assert direct.api.admin_key == "adm_set_directly_0123456"
+    with pytest.raises(ConfigError, match=r"admin_key_file .*missing"):
+        load_settings(storage_root=str(tmp_path), api={"admin_key_file": str(tmp_path / "missing")})
