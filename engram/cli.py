@@ -275,6 +275,18 @@ def serve(config: ConfigOption = None) -> None:
         console.print("stopping")
 
 
+@app.command("ray-env")
+def ray_env() -> None:
+    """Print the environment a Ray for Engram starts with, as shell exports:
+    `eval "$(engram ray-env)" && ray start --head` runs Serve as `engram serve` does."""
+    import shlex
+
+    from cluster.runtime import RAY_ENV
+
+    for name, value in RAY_ENV.items():
+        print(f"export {name}={shlex.quote(value)}")
+
+
 @app.command()
 def demo(
     users: int = 4,

@@ -16,7 +16,7 @@ from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from actors import broker_name, start_broker
-from cluster import Settings, ensure_ray, load_settings, replica_gpus
+from cluster import ConfigError, Settings, ensure_ray, load_settings, replica_gpus
 from serving.app import create_app
 from serving.builder import MemoryBuilder
 from serving.context import GatewayContext
@@ -120,8 +120,18 @@ def build_app(settings: Settings) -> Application:
 
 
 def app(args: dict[str, Any]) -> Application:
-    """Application builder for ``serve run serving.deployments:app config=engram.yaml``."""
-    return build_app(load_settings(args.get("config")))
+    """Application builder for ``serve deploy serving/serve_config.yaml`` and ``serve run
+    serving.deployments:app config=engram.yaml``: the settings from ``config`` (or the node's
+    ENGRAM_CONFIG and ENGRAM_* variables), secrets from the environment or the files the settings
+    name. A deployed app with no admin key could create no tenant: it refuses to start."""
+    settings = load_settings(args.get("config"))
+    if settings.api.admin_key is None:
+        raise ConfigError(
+            "api.admin_key is not set: give the nodes ENGRAM_ADMIN_KEY, or name a file holding it in "
+            "api.admin_key_file; without it no tenant can be created",
+            param="api.admin_key",
+        )
+    return build_app(settings)
 
 
 def start_serving(settings: Settings, *, wait: bool = True) -> str:

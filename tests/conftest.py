@@ -13,9 +13,12 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +169,68 @@ def object_store_settings(root: str, database_url: str, **overrides: Any) -> Set
         security={"master_key": master_key()},
         **overrides,
     )
+
+
+BIN = Path(sys.executable).parent  # the environment's ray, serve, python
+
+
+@dataclass(frozen=True)
+class RayHead:
+    """A head node started as an operator starts one; its dashboard (job server, Serve REST) URL,
+    and what its nodes' environment gives Engram (storage root, admin key)."""
+
+    url: str
+    storage_root: str
+    admin_key: str
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
+    """``eval "$(engram ray-env)" && ray start --head --block`` with the dashboard on, the nodes'
+    ENGRAM_STORAGE_ROOT and ENGRAM_ADMIN_KEY set; stopped with it at the end of the session."""
+    from ray.job_submission import JobSubmissionClient
+
+    from cluster.runtime import RAY_ENV
+
+    temp = tmp_path_factory.mktemp("ray-head")
+    head = RayHead(
+        url=f"http://127.0.0.1:{free_port()}",
+        storage_root=str(temp / "store"),
+        admin_key="head-admin-key-0123456789",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "ENGRAM_"))}
+    env |= RAY_ENV | {"RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{env['PATH']}"}
+    env |= {"ENGRAM_STORAGE_ROOT": head.storage_root, "ENGRAM_ADMIN_KEY": head.admin_key}
+    command = [
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--block",
+        f"--port={free_port()}",
+        "--num-cpus=4",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={head.url.rsplit(':', 1)[1]}",
+        f"--temp-dir={temp / 'ray'}",
+        "--disable-usage-stats",
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                JobSubmissionClient(head.url).list_jobs()
+                break
+            except Exception:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(1)
+        yield head
+    finally:
+        process.terminate()  # ray start --block stops every process it started
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
