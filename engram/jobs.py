@@ -1,6 +1,20 @@
-"""Job entry points for ``ray job submit --working-dir . -- python -m engram.jobs build <tenant>``.
+"""Batch operations as Ray jobs: ``ray job submit --working-dir . -- python -m engram.jobs <op> ...``.
 
-Each prints its report as one JSON line, for the job log.
+One entry point for every batch operation an operator runs on a cluster:
+
+- ``migrate``: bring the control database to the newest schema.
+- ``bootstrap [MODEL ...]``: publish the embedded base models under the storage root.
+- ``ingest TENANT SOURCE ...``: store signals from JSONL or Parquet files, local paths or
+  object-store URIs (``s3://bucket/signals.parquet``).
+- ``build TENANT ...``: run the memory pipeline (Ray Data) over the tenants' new signals.
+- ``fine-tune TENANT FILE --model M``: upload a fine-tune file, submit the job to the fine-tuner
+  and follow it to the end (``--no-wait`` returns once it is queued).
+
+Settings come from ``--config`` or the node's environment (``ENGRAM_CONFIG``, ``ENGRAM_*``), as for
+``engram serve``. Progress goes to the job log as it happens (Ray Data's progress, each training
+step's loss); the last line of the log is the operation's report as JSON, ``{"error": ...}`` on a
+failure. The exit status is 0 only when everything asked for succeeded: an unknown tenant, a
+rejected file or a failed fine-tune exit non-zero.
 """
 
 from __future__ import annotations
@@ -8,25 +22,220 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from cluster import load_settings
+from pydantic import ValidationError
+
+from cluster import EngramError, NotFoundError, Settings, Storage, is_object_store, load_settings
+
+log = logging.getLogger("engram.jobs")
+
+FAILED = 1  # the operation ran and failed (a fine-tune that failed, rows that were all rejected)
+REFUSED = 2  # it could not start: bad arguments, an unknown tenant, a missing file, bad settings
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m engram.jobs")
-    commands = parser.add_subparsers(dest="command", required=True)
-    build_cmd = commands.add_parser("build", help="run the memory pipeline for tenants")
-    build_cmd.add_argument("tenants", nargs="+", help="tenant ids")
-    build_cmd.add_argument("--config", help="YAML settings file")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
+def parser() -> argparse.ArgumentParser:
+    """The arguments of every operation (``python -m engram.jobs --help``)."""
+    root = argparse.ArgumentParser(prog="python -m engram.jobs", description=__doc__.split("\n\n")[0])
+    root.add_argument("--config", help="YAML settings file (default: ENGRAM_CONFIG, ENGRAM_* variables)")
+    ops = root.add_subparsers(dest="op", required=True, metavar="OPERATION")
+    ops.add_parser("migrate", help="bring the control database to the newest schema")
+    boot = ops.add_parser("bootstrap", help="publish the embedded base models under the storage root")
+    boot.add_argument("models", nargs="*", help="base model ids (default: every embedded one)")
+    ingest = ops.add_parser("ingest", help="store signals from JSONL or Parquet files")
+    ingest.add_argument("tenant", help="tenant id")
+    ingest.add_argument("sources", nargs="+", help="local paths or object-store URIs")
+    build = ops.add_parser("build", help="run the memory pipeline for tenants")
+    build.add_argument("tenants", nargs="+", help="tenant ids")
+    tune = ops.add_parser("fine-tune", help="fine-tune a tenant's model and follow the job")
+    tune.add_argument("tenant", help="tenant id")
+    tune.add_argument("file", help="JSONL of chat examples: a local path or an object-store URI")
+    tune.add_argument("--model", required=True, help="base model id")
+    tune.add_argument("--suffix", default="ft", help="names the model ft:<base>:<tenant>:<suffix>")
+    tune.add_argument("--epochs", type=int, help="n_epochs")
+    tune.add_argument("--batch-size", type=int, help="batch_size")
+    tune.add_argument("--learning-rate", type=float, help="learning_rate")
+    tune.add_argument("--no-wait", action="store_true", help="return once the job is queued")
+    return root
 
-    from memory import build
 
-    settings = load_settings(args.config)
-    for tenant in args.tenants:
-        print(json.dumps(build(tenant, settings).__dict__), flush=True)
+def read_source(source: str, settings: Settings) -> tuple[str, bytes]:
+    """The name and bytes of a file given as a local path or an object-store URI (read with the
+    storage settings' credentials and endpoint)."""
+    folder, _, name = source.rstrip("/").rpartition("/")
+    if not is_object_store(source):
+        path = Path(source)
+        try:
+            return path.name, path.read_bytes()
+        except OSError as e:
+            raise NotFoundError(f"cannot read {source}: {e.strerror or e}", param="source") from e
+    try:
+        return name, Storage(folder, settings.storage).read_bytes(name)
+    except (FileNotFoundError, OSError) as e:
+        raise NotFoundError(f"cannot read {source}: {e}", param="source") from e
+
+
+def known_tenant(settings: Settings, tenant_id: str) -> str:
+    """``tenant_id`` if the control plane has it; NotFoundError otherwise."""
+    from actors import TenantDirectory
+
+    if not TenantDirectory(settings.control_db_url).exists(tenant_id):
+        raise NotFoundError(f"no tenant {tenant_id!r}", param="tenant")
+    return tenant_id
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from sqlalchemy import text
+
+    from actors.db import engine_for
+
+    engine = engine_for(settings.control_db_url)
+    with engine.connect() as db:
+        revision = db.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    return 0, {"database": engine.url.render_as_string(hide_password=True), "revision": revision}
+
+
+def bootstrap(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from training import base_model_location
+
+    embedded = [name for name, spec in settings.llm.base_models.items() if spec.path is None]
+    for name in args.models:
+        spec = settings.llm.base_model(name, param="models")
+        if spec.path is not None:
+            raise NotFoundError(
+                f"{name!r} is not an embedded model (its path is {spec.path})", param="models"
+            )
+    published = {}
+    for name in args.models or embedded:
+        log.info("publishing %s", name)
+        published[name] = str(base_model_location(settings, name))
+    return 0, {"models": published}
+
+
+def ingest(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    import tempfile
+
+    from memory import TenantStore, ingest_file
+
+    store = TenantStore(Storage.of(settings), known_tenant(settings, args.tenant))
+    files = []
+    for source in args.sources:
+        name, data = read_source(source, settings)
+        with tempfile.TemporaryDirectory(prefix="engram-ingest-") as scratch:  # named scratch
+            local = Path(scratch) / name
+            local.write_bytes(data)
+            report = ingest_file(store, local, settings.ingest)
+        log.info(
+            "%s: %d rows, %d accepted, %d quarantined",
+            source,
+            report.rows,
+            report.accepted,
+            report.quarantined,
+        )
+        files.append({"source": source, **_plain(report)})
+    accepted = sum(f["accepted"] for f in files)
+    return (0 if accepted or not any(f["rows"] for f in files) else FAILED), {"files": files}
+
+
+def build(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from memory import build as run_build
+
+    tenants = [known_tenant(settings, t) for t in args.tenants]  # all known before any runs
+    reports = {}
+    for tenant in tenants:
+        log.info("building %s", tenant)
+        reports[tenant] = _plain(run_build(tenant, settings))
+    return 0, {"builds": reports}
+
+
+def fine_tune(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    import ray
+
+    from actors import FileStore, JobRequest, JobStore, check_request
+    from actors.jobs import FINAL
+    from training import fine_tuner, upload
+
+    tenant = known_tenant(settings, args.tenant)
+    name, data = read_source(args.file, settings)
+    files = FileStore(settings)
+    record = upload(files, tenant, name, "fine-tune", data)
+    log.info("uploaded %s as %s (%d examples)", args.file, record["id"], record.get("examples", 0))
+    chosen = {"n_epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate}
+    body = JobRequest(
+        model=args.model,
+        training_file=record["id"],
+        suffix=args.suffix,
+        hyperparameters={k: v for k, v in chosen.items() if v is not None},
+    )
+    check_request(settings, files, tenant, body)
+    submitted: Any = fine_tuner(settings).submit.remote(tenant, body.model_dump(), "ray-job")
+    job: dict[str, Any] = ray.get(submitted)
+    log.info("submitted %s", job["id"])
+    if args.no_wait:
+        return 0, {"job": _job(job)}
+    jobs, seen = JobStore.from_settings(settings), 0
+    while True:
+        for event in jobs.events(tenant, job["id"], limit=1000, after=seen):
+            seen = event["id"]
+            log.info("%s", event["message"])
+        job = jobs.get(tenant, job["id"])
+        if job["status"] in FINAL and not jobs.events(tenant, job["id"], limit=1, after=seen):
+            break
+        time.sleep(1.0)
+    return (0 if job["status"] == "succeeded" else FAILED), {"job": _job(job)}
+
+
+OPERATIONS: dict[str, Callable[[Settings, argparse.Namespace], tuple[int, dict[str, Any]]]] = {
+    "migrate": migrate,
+    "bootstrap": bootstrap,
+    "ingest": ingest,
+    "build": build,
+    "fine-tune": fine_tune,
+}
+
+
+def _plain(report: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(report).items() if isinstance(v, int | float | str | bool | type(None))}
+
+
+def _job(job: dict[str, Any]) -> dict[str, Any]:
+    keep = ("id", "status", "model", "fine_tuned_model", "error", "metrics")
+    return {k: job[k] for k in keep if k in job}
+
+
+def _error(kind: str, message: str, param: str | None) -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message, "param": param}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        settings = load_settings(args.config)
+        if args.op in ("build", "fine-tune"):
+            from cluster import ensure_ray
+
+            ensure_ray(settings)  # the job's cluster (RAY_ADDRESS), or a local Ray
+        status, report = OPERATIONS[args.op](settings, args)
+    except EngramError as e:
+        status, report = (
+            REFUSED,
+            {"error": {"type": type(e).__name__, "message": e.message, "param": e.param}},
+        )
+    except ValidationError as e:  # a job request the arguments made invalid (a bad --suffix)
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        status, report = (
+            REFUSED,
+            {"error": {"type": "InvalidRequestError", "message": first["msg"], "param": where}},
+        )
+    print(json.dumps({"op": args.op, **report}, default=str), flush=True)
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
