@@ -269,7 +269,11 @@ def test_every_node_gets_an_object_store_storage_root(
         assert env_steps, f"{name} must write ~/engram.env"
         assert re.search(r"export ENGRAM_STORAGE_ROOT=s3://[^\s']+", env_steps[0]), name
         assert "export RAY_AUTH_MODE=token" in env_steps[0], name
-        secrets = (("ENGRAM_DATABASE_URL", "database-url"), ("ENGRAM_MASTER_KEY", "master-key"))
+        secrets = (
+            ("ENGRAM_DATABASE_URL", "database-url"),
+            ("ENGRAM_MASTER_KEY", "master-key"),
+            ("ENGRAM_ADMIN_KEY", "admin-key"),
+        )
         for variable, secret in secrets:
             read = f'export {variable}="$(aws secretsmanager get-secret-value --secret-id engram/{secret} '
             assert read in env_steps[0], (name, variable)  # from a secret store, never inline
@@ -325,3 +329,26 @@ def test_env_step_with_a_real_bucket_exports_engram_settings(raw: dict[str, Any]
     lines = shown.stdout.splitlines()
     assert lines[0] == "s3://acme-engram/engram auto token"
     assert lines[1].startswith(f"{tmp_path}/engram-venv/bin:")
+
+
+def test_nodes_load_the_cluster_settings_in_the_repo(raw: dict[str, Any]) -> None:
+    """ENGRAM_CONFIG names the repo's cluster settings (synced to ~/engram): they load with what the
+    environment step provides, and ask for GPUs by setting, since the GPU pool starts empty."""
+    import base64
+
+    from cluster import load_settings
+
+    step = _engram_env_step(raw)
+    found = re.search(r"export ENGRAM_CONFIG=\$HOME/engram/(\S+?)'", step)
+    assert found, step
+    secrets = {"database_url": "postgresql+psycopg://engram@db/engram", "admin_key": "a" * 20}
+    settings = load_settings(
+        REPO_ROOT / found.group(1),
+        storage_root="s3://acme-engram/engram",
+        api=secrets,
+        security={"master_key": base64.b64encode(bytes(32)).decode()},
+    )
+    assert settings.training.use_gpu is True
+    assert all(spec.gpus == 1 for spec in settings.llm.base_models.values())
+    gpu_pool = raw["available_node_types"]["gpu_worker"]
+    assert settings.broker.capacity_gpus == gpu_pool["max_workers"] * gpu_pool["resources"]["GPU"]
