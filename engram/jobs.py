@@ -163,11 +163,11 @@ def fine_tune(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[s
     name, data = read_source(args.file, settings)
     files = FileStore(settings)
     record = upload(files, tenant, name, "fine-tune", data)
-    log.info("uploaded %s as %s (%d examples)", args.file, record["id"], record.get("examples", 0))
+    log.info("uploaded %s as %s (%d examples)", args.file, record["file_id"], record["examples"])
     chosen = {"n_epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate}
     body = JobRequest(
         model=args.model,
-        training_file=record["id"],
+        training_file=record["file_id"],
         suffix=args.suffix,
         hyperparameters={k: v for k, v in chosen.items() if v is not None},
     )
@@ -222,17 +222,14 @@ def main(argv: list[str] | None = None) -> int:
             ensure_ray(settings)  # the job's cluster (RAY_ADDRESS), or a local Ray
         status, report = OPERATIONS[args.op](settings, args)
     except EngramError as e:
-        status, report = (
-            REFUSED,
-            {"error": {"type": type(e).__name__, "message": e.message, "param": e.param}},
-        )
+        status, report = REFUSED, _error(type(e).__name__, e.message, e.param)
     except ValidationError as e:  # a job request the arguments made invalid (a bad --suffix)
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        status, report = (
-            REFUSED,
-            {"error": {"type": "InvalidRequestError", "message": first["msg"], "param": where}},
-        )
+        field = ".".join(map(str, first["loc"]))
+        status, report = REFUSED, _error("InvalidRequestError", first["msg"], field)
+    except Exception as e:  # anything else failed the operation: its traceback in the log, JSON last
+        log.exception("%s failed", args.op)
+        status, report = FAILED, _error(type(e).__name__, str(e), None)
     print(json.dumps({"op": args.op, **report}, default=str), flush=True)
     return status
 

@@ -193,6 +193,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     from cluster.runtime import RAY_ENV
 
     temp = tmp_path_factory.mktemp("ray-head")
+    sessions = tempfile.mkdtemp(prefix="rh-", dir="/tmp")  # short: a socket path is at most 107 bytes
     head = RayHead(
         url=f"http://127.0.0.1:{free_port()}",
         storage_root=str(temp / "store"),
@@ -211,7 +212,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
         "--include-dashboard=true",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={head.url.rsplit(':', 1)[1]}",
-        f"--temp-dir={temp / 'ray'}",
+        f"--temp-dir={sessions}",
         "--disable-usage-stats",
     ]
     process = subprocess.Popen(
@@ -234,3 +235,4 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
             process.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
+        shutil.rmtree(sessions, ignore_errors=True)

@@ -37,7 +37,7 @@ def deploy(head: RayHead, config: dict[str, Any], folder: Path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=ROOT,  # the import path resolves in the working tree, as `serve deploy` from a checkout
+        cwd=ROOT,  # the nodes import the project from their environment (installed, as the image's)
     )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
@@ -59,7 +59,6 @@ def test_serve_deploy_runs_a_session(ray_head: RayHead, tmp_path: Path) -> None:
     config["proxy_location"] = "HeadOnly"
     config["applications"][0]["args"]["config"] = str(settings)
     config["applications"][0]["deployments"][0]["autoscaling_config"]["min_replicas"] = 1  # 2 cores
-    config["applications"][0]["runtime_env"] = {"working_dir": str(ROOT)}
     deploy(ray_head, config, tmp_path)
     deadline = time.monotonic() + 300
     while (status := app_status(ray_head).get("status")) != "RUNNING":
@@ -93,7 +92,7 @@ def test_serve_deploy_runs_a_session(ray_head: RayHead, tmp_path: Path) -> None:
     empty = tmp_path / "no-admin.yaml"
     empty.write_text(yaml.safe_dump({"llm": {"min_replicas": 0}}))
     config["applications"][0]["args"]["config"] = str(empty)
-    config["applications"][0]["runtime_env"]["env_vars"] = {"ENGRAM_ADMIN_KEY": ""}
+    config["applications"][0]["runtime_env"] = {"env_vars": {"ENGRAM_ADMIN_KEY": ""}}
     deploy(ray_head, config, tmp_path)
     deadline = time.monotonic() + 180
     while (status := app_status(ray_head).get("status")) != "DEPLOY_FAILED":
