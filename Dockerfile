@@ -7,6 +7,7 @@ FROM python:3.11-slim-bookworm
 ARG ENGRAM_EXTRA=cpu
 ENV ENGRAM_EXTRA=${ENGRAM_EXTRA} \
     ENGRAM_WITH_POSTGRES=0 \
+    ENGRAM_DEV=0 \
     PATH=/app/.venv/bin:${PATH} \
     PYTHONUNBUFFERED=1
 

@@ -14,6 +14,7 @@ from actors.broker import GPUBroker, Lease, broker_name, get_broker, replan, sta
 from actors.broker_policy import TERMINAL
 from actors.broker_runner import StepLoop, request_serving_gpus, run_training
 from actors.control import FINE_TUNER, NAMESPACE, actor_name, control_actor_options, unwrap
+from actors.db import schema_revision
 from actors.deletion import DeletionReport, delete_tenant
 from actors.files import FILE_ID, PURPOSE, FileStore, check_upload
 from actors.jobs import (
@@ -77,6 +78,7 @@ __all__ = [
     "migration_request",
     "model_name",
     "replan",
+    "schema_revision",
     "request_serving_gpus",
     "run_training",
     "start_broker",

@@ -99,3 +99,11 @@ def engine_for(database_url: str) -> Engine:
     else:
         migrate(engine)
     return engine
+
+
+def schema_revision(database_url: str) -> tuple[str, str]:
+    """Migrate ``database_url`` to the newest schema; its URL (password hidden) and revision."""
+    engine = engine_for(database_url)
+    with engine.connect() as db:
+        revision = db.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    return engine.url.render_as_string(hide_password=True), revision

@@ -36,6 +36,7 @@ from cluster.paths import (
 )
 from cluster.registry import Registry
 from cluster.runtime import (
+    RAY_ENV,
     apply_ray_env,
     cluster_gpus,
     embedding_actor_resources,
@@ -45,7 +46,7 @@ from cluster.runtime import (
     replica_gpus,
     wants_gpu,
 )
-from cluster.schemas import MEMORY_KINDS, SLOTTED_KINDS, MemoryKind, check_time
+from cluster.schemas import EXPORTED_TABLES, MEMORY_KINDS, SLOTTED_KINDS, MemoryKind, check_time
 from cluster.settings import (
     BrokerSettings,
     EmbeddingSettings,
@@ -63,8 +64,10 @@ from cluster.settings import (
 from cluster.storage import Entry, Storage
 
 __all__ = [
+    "EXPORTED_TABLES",
     "MEMORY_KINDS",
     "NAME",
+    "RAY_ENV",
     "SLOTTED_KINDS",
     "TENANT_ID",
     "USER_ID",

@@ -117,3 +117,6 @@ PROFILES = pa.schema(
         pa.field("updated_at", TIMESTAMP, nullable=False),
     ]
 )
+
+# The tables other teams read as datasets (``python -m engram.jobs export``).
+EXPORTED_TABLES: Final[tuple[str, ...]] = ("memories", "profiles")

@@ -281,7 +281,7 @@ def ray_env() -> None:
     `eval "$(engram ray-env)" && ray start --head` runs Serve as `engram serve` does."""
     import shlex
 
-    from cluster.runtime import RAY_ENV
+    from cluster import RAY_ENV
 
     for name, value in RAY_ENV.items():
         print(f"export {name}={shlex.quote(value)}")

@@ -7,6 +7,8 @@ One entry point for every batch operation an operator runs on a cluster:
 - ``ingest TENANT SOURCE ...``: store signals from JSONL or Parquet files, local paths or
   object-store URIs (``s3://bucket/signals.parquet``).
 - ``build TENANT ...``: run the memory pipeline (Ray Data) over the tenants' new signals.
+- ``export TENANT TARGET``: write the tenant's memories and profiles as Parquet datasets under a
+  folder or object-store prefix (``TARGET/<tenant>/memories/part-*.parquet``).
 - ``fine-tune TENANT FILE --model M``: upload a fine-tune file, submit the job to the fine-tuner
   and follow it to the end (``--no-wait`` returns once it is queued).
 
@@ -30,7 +32,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cluster import EngramError, NotFoundError, Settings, Storage, is_object_store, load_settings
+from cluster import (
+    EXPORTED_TABLES,
+    EngramError,
+    NotFoundError,
+    Settings,
+    Storage,
+    is_object_store,
+    load_settings,
+)
 
 log = logging.getLogger("engram.jobs")
 
@@ -41,17 +51,29 @@ REFUSED = 2  # it could not start: bad arguments, an unknown tenant, a missing f
 def parser() -> argparse.ArgumentParser:
     """The arguments of every operation (``python -m engram.jobs --help``)."""
     root = argparse.ArgumentParser(prog="python -m engram.jobs", description=__doc__.split("\n\n")[0])
-    root.add_argument("--config", help="YAML settings file (default: ENGRAM_CONFIG, ENGRAM_* variables)")
+    config_help = "YAML settings file (default: ENGRAM_CONFIG, ENGRAM_* variables)"
+    root.add_argument("--config", help=config_help)
+    # --config also after the operation's name; there it replaces the one before it, if any
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
     ops = root.add_subparsers(dest="op", required=True, metavar="OPERATION")
-    ops.add_parser("migrate", help="bring the control database to the newest schema")
-    boot = ops.add_parser("bootstrap", help="publish the embedded base models under the storage root")
+
+    def op(name: str, help: str) -> argparse.ArgumentParser:
+        return ops.add_parser(name, help=help, parents=[common])
+
+    op("migrate", "bring the control database to the newest schema")
+    boot = op("bootstrap", "publish the embedded base models under the storage root")
     boot.add_argument("models", nargs="*", help="base model ids (default: every embedded one)")
-    ingest = ops.add_parser("ingest", help="store signals from JSONL or Parquet files")
+    ingest = op("ingest", "store signals from JSONL or Parquet files")
     ingest.add_argument("tenant", help="tenant id")
     ingest.add_argument("sources", nargs="+", help="local paths or object-store URIs")
-    build = ops.add_parser("build", help="run the memory pipeline for tenants")
+    build = op("build", "run the memory pipeline for tenants")
     build.add_argument("tenants", nargs="+", help="tenant ids")
-    tune = ops.add_parser("fine-tune", help="fine-tune a tenant's model and follow the job")
+    export = op("export", "write a tenant's memories and profiles as Parquet")
+    export.add_argument("tenant", help="tenant id")
+    export.add_argument("target", help="a local folder or an object-store URI (s3://bucket/prefix)")
+    export.add_argument("--table", choices=EXPORTED_TABLES, action="append", help="only these tables")
+    tune = op("fine-tune", "fine-tune a tenant's model and follow the job")
     tune.add_argument("tenant", help="tenant id")
     tune.add_argument("file", help="JSONL of chat examples: a local path or an object-store URI")
     tune.add_argument("--model", required=True, help="base model id")
@@ -89,14 +111,10 @@ def known_tenant(settings: Settings, tenant_id: str) -> str:
 
 
 def migrate(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    from sqlalchemy import text
+    from actors import schema_revision
 
-    from actors.db import engine_for
-
-    engine = engine_for(settings.control_db_url)
-    with engine.connect() as db:
-        revision = db.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-    return 0, {"database": engine.url.render_as_string(hide_password=True), "revision": revision}
+    database, revision = schema_revision(settings.control_db_url)
+    return 0, {"database": database, "revision": revision}
 
 
 def bootstrap(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
@@ -152,11 +170,24 @@ def build(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, 
     return 0, {"builds": reports}
 
 
+def export(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    from memory import TenantStore, export_table
+
+    tenant = known_tenant(settings, args.tenant)
+    store = TenantStore(Storage.of(settings), tenant)
+    target = Storage(f"{args.target.rstrip('/')}/{tenant}", settings.storage)
+    tables = {}
+    for name in args.table or EXPORTED_TABLES:
+        report = export_table(store, name, target)
+        log.info("%s: %d rows in %d files", name, report.rows, len(report.files))
+        tables[name] = {"rows": report.rows, "files": report.files}
+    return 0, {"location": target.uri(), "tables": tables}
+
+
 def fine_tune(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     import ray
 
-    from actors import FileStore, JobRequest, JobStore, check_request
-    from actors.jobs import FINAL
+    from actors import FINAL, FileStore, JobRequest, JobStore, check_request
     from training import fine_tuner, upload
 
     tenant = known_tenant(settings, args.tenant)
@@ -194,6 +225,7 @@ OPERATIONS: dict[str, Callable[[Settings, argparse.Namespace], tuple[int, dict[s
     "bootstrap": bootstrap,
     "ingest": ingest,
     "build": build,
+    "export": export,
     "fine-tune": fine_tune,
 }
 

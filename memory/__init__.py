@@ -3,11 +3,13 @@
 Ingest (``ingest``) stores signals durably and quarantines bad rows; the pipeline (``pipeline``,
 ``stages``) normalizes, enriches, extracts (``extract``) and consolidates (``consolidate``) them
 into memories and profiles; search (``search``: ``retrieval`` then ``ranking``) finds them; a
-tenant's tables live in one ``TenantStore``. The records and memory kinds are ``cluster.schemas``.
+tenant's tables live in one ``TenantStore``; ``export`` writes memories and profiles out as Parquet
+datasets. The records and memory kinds are ``cluster.schemas``.
 """
 
 from memory.embed import Embedder, get_embedder
 from memory.errors import IngestError, PipelineError
+from memory.export import ExportReport, export_table
 from memory.extract import Extraction, Extractor, get_extractor
 from memory.ingest import IngestReport, Rejection, ingest_file, ingest_rows
 from memory.manage import delete_memory, forget_user, profile, update_memory
@@ -21,6 +23,7 @@ __all__ = [
     "MODES",
     "BuildReport",
     "Embedder",
+    "ExportReport",
     "Extraction",
     "Extractor",
     "IngestError",
@@ -34,6 +37,7 @@ __all__ = [
     "build",
     "build_in_process",
     "delete_memory",
+    "export_table",
     "forget_user",
     "get_embedder",
     "get_extractor",

@@ -25,13 +25,25 @@ import weakref
 from typing import Any
 
 _OPS = ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice")
+PATCHED_VLLM = "0.32"  # the vLLM release (major.minor) whose CPU LoRA ops this replaces
+
+
+def check_version(version: str) -> None:
+    """Refuse a vLLM other than the release these ops were written against."""
+    if ".".join(version.split(".")[:2]) != PATCHED_VLLM:
+        raise RuntimeError(
+            f"serving.vllm_plugin patches vLLM {PATCHED_VLLM}.x's CPU LoRA ops, not vLLM {version}: "
+            "check the plugin against this vLLM (and vllm-project/vllm#48421) before changing the pin"
+        )
 
 
 def register() -> None:
+    import vllm
     from vllm.platforms import current_platform
 
     if not current_platform.is_cpu():
         return
+    check_version(vllm.__version__)
     import vllm.lora.ops.torch_ops as torch_ops
     from vllm.lora.ops.torch_ops import lora_ops
     from vllm.lora.punica_wrapper import punica_cpu

@@ -188,7 +188,7 @@ class RayHead:
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """``eval "$(engram ray-env)" && ray start --head --block`` with the dashboard on, the nodes'
     ENGRAM_STORAGE_ROOT and ENGRAM_ADMIN_KEY set; stopped with it at the end of the session."""
-    from ray.job_submission import JobSubmissionClient
+    from ray.job_submission import JobStatus, JobSubmissionClient
 
     from cluster.runtime import RAY_ENV
 
@@ -219,15 +219,21 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
+        # ready once a job runs: the job server answers before its node's agent takes jobs
+        # ("No available agent to submit job"), and ray job submit does not retry that
+        deadline, job = time.monotonic() + 180, None
+        while job is None:
             try:
-                JobSubmissionClient(head.url).list_jobs()
-                break
+                job = JobSubmissionClient(head.url).submit_job(entrypoint="python -c pass")
             except Exception:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise
                 time.sleep(1)
+        client = JobSubmissionClient(head.url)
+        while (status := client.get_job_status(job)) != JobStatus.SUCCEEDED:
+            assert status != JobStatus.FAILED, client.get_job_logs(job)
+            assert time.monotonic() < deadline, f"the head's first job is {status} after 180 s"
+            time.sleep(1)
         yield head
     finally:
         process.terminate()  # ray start --block stops every process it started

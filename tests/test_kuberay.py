@@ -88,15 +88,17 @@ def test_secrets_come_from_kubernetes_secrets_and_gpu_pods_ask_for_gpus() -> Non
 
 
 def test_every_rayjob_entrypoint_is_a_job_operation() -> None:
-    from engram.jobs import parser
+    from engram.jobs import OPERATIONS, parser
 
+    templates = set()
     for job in of_kind("RayJob"):
         argv = shlex.split(job["spec"]["entrypoint"])
         assert argv[:3] == ["python", "-m", "engram.jobs"], argv
-        parser().parse_args(argv[3:])  # exits (SystemExit) on an unknown operation or argument
+        templates.add(parser().parse_args(argv[3:]).op)  # SystemExit on an unknown operation/argument
         assert job["spec"]["clusterSelector"] == {
             "ray.io/cluster": of_kind("RayCluster")[0]["metadata"]["name"]
         }
+    assert templates == set(OPERATIONS), "a RayJob template for every batch operation"
 
 
 def test_the_dockerfile_installs_with_the_setup_script_and_names_the_images() -> None:

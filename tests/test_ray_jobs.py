@@ -2,13 +2,14 @@
 Ray started with ``ray start --head`` (dashboard and job server on), with ``ray job submit
 --working-dir .`` and through ``JobSubmissionClient``, whose status and logs are what is checked.
 
-One combined scenario: migrate, bootstrap, ingest a local file and an object-store URI, build, a
-build of an unknown tenant (a failed job whose last log line is the JSON error), a fine-tune
-followed to its end.
+One combined scenario: migrate, bootstrap, ingest a local file and an object-store URI, build,
+export the memories to the object store, a build of an unknown tenant (a failed job whose last log
+line is the JSON error), a fine-tune followed to its end.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -27,10 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_batch_operations_run_as_ray_jobs(ray_head: RayHead, s3_server: str, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     from actors import TenantDirectory
-    from cluster import load_settings
+    from cluster import Storage, load_settings
+    from memory import TenantStore
 
     client = JobSubmissionClient(ray_head.url)
     store = tmp_path / "store"
@@ -102,6 +105,18 @@ def test_batch_operations_run_as_ray_jobs(ray_head: RayHead, s3_server: str, tmp
     assert status == JobStatus.SUCCEEDED, logs
     assert report["builds"]["acme"]["signals"] == 6, report
     assert "BuildBatch" in logs  # Ray Data's progress is in the job log
+
+    status, report, logs = run("export", "acme", f"s3://{S3_BUCKET}/exports")
+    assert status == JobStatus.SUCCEEDED, logs
+    exported = report["tables"]["memories"]
+    assert report["location"] == f"s3://{S3_BUCKET}/exports/acme", report
+    assert exported["files"] == [f"s3://{S3_BUCKET}/exports/acme/memories/part-00000.parquet"], report
+    body = boto3.client("s3").get_object(Bucket=S3_BUCKET, Key="exports/acme/memories/part-00000.parquet")
+    rows = pq.read_table(io.BytesIO(body["Body"].read()))
+    built = TenantStore(Storage.of(settings), "acme").memories().to_arrow()
+    assert exported["rows"] == rows.num_rows == built.num_rows > 0
+    assert sorted(rows["memory_id"].to_pylist()) == sorted(built["memory_id"].to_pylist())
+    assert report["tables"]["profiles"]["rows"] == 1, report
 
     status, report, logs = run("build", "acme", "nosuch")  # nothing built: one tenant is unknown
     assert status == JobStatus.FAILED, logs

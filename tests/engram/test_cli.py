@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from cluster import Storage
 from engram import cli
 from engram.cli import app
-from engram.jobs import main as job_main
 from memory import TenantStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
@@ -61,7 +60,8 @@ def test_ingest_build_list_show_quarantine(tmp_path: Path, monkeypatch: pytest.M
     result = runner.invoke(app, ["quarantine", "list", "acme", "--config", str(config)])
     assert result.exit_code == 0 and "source must be one of" in result.output
 
-    job_main(["build", "acme", "--config", str(config)])
+    result = runner.invoke(app, ["build", "acme", "--config", str(config)])
+    assert result.exit_code == 0, result.output
     store = TenantStore(Storage(str(tmp_path / "store")), "acme")
     assert store.signals().count_rows("processed_at IS NULL") == 0
 

@@ -103,3 +103,12 @@ def test_a_batch_of_base_model_tokens_only_is_left_alone() -> None:
     before = y.clone()
     wrapper((0,) * len(TOKENS)).add_lora_linear(y, x, (a,), (b,), 0.5, outs)
     torch.testing.assert_close(y, before)
+
+
+def test_the_plugin_refuses_a_vllm_it_was_not_written_for() -> None:
+    import vllm
+
+    vllm_plugin.check_version(vllm.__version__)  # the installed one: the pin and the plugin agree
+    vllm_plugin.check_version(vllm_plugin.PATCHED_VLLM + ".7")
+    with pytest.raises(RuntimeError, match=r"patches vLLM 0\.32\.x's CPU LoRA ops, not vLLM 0\.33\.0"):
+        vllm_plugin.check_version("0.33.0")
