@@ -78,9 +78,9 @@ __all__ = [
     "migration_request",
     "model_name",
     "replan",
-    "schema_revision",
     "request_serving_gpus",
     "run_training",
+    "schema_revision",
     "start_broker",
     "unwrap",
 ]
