@@ -214,6 +214,13 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
         f"--dashboard-port={head.url.rsplit(':', 1)[1]}",
         f"--temp-dir={sessions}",
         "--disable-usage-stats",
+        # every port of its own: a Ray the suite started in-process (ray.init) holds the defaults
+        # (the dashboard agent's 52365 above all, without which no job can be submitted)
+        f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
     ]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
