@@ -308,6 +308,10 @@ def scenario(tmp: str, root: str, database_url: str) -> None:
         assert answered.status_code == 200, answered.text
         say("chatted with the adapter")
         assert answered.json()["choices"][0]["message"]["content"]
+        serving = [a for a in _actors("ServeReplica:engram:LLM-engram-tiny") if a.state == "ALIVE"]
+        assert len(serving) == 1 and serving[0].node_id != first_node, serving
+        report["llm_node"] = serving[0].node_id
+        report["trained_last_on"] = sorted(set(report["train_nodes"]) - {first_node})
 
         # 4. Nothing of the tenant under a node's own folders, but in named scratch.
         leaked = [
