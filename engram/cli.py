@@ -278,7 +278,8 @@ def serve(config: ConfigOption = None) -> None:
 @app.command("ray-env")
 def ray_env() -> None:
     """Print the environment a Ray for Engram starts with, as shell exports:
-    `eval "$(engram ray-env)" && ray start --head` runs Serve as `engram serve` does."""
+    `eval "$(engram ray-env)" && ray get-auth-token --generate > /dev/null && ray start --head`
+    runs Serve as `engram serve` does (the environment turns Ray's token auth on)."""
     import shlex
 
     from cluster import RAY_ENV
