@@ -404,8 +404,9 @@ class BaseModelSpec(StrictModel):
 
     path: str | None = Field(
         None,
-        description="Hugging Face checkpoint folder (or object-store URI) of the model; None: the embedded "
-        "small model under <storage_root>/models/<id>, bootstrapped when missing.",
+        description="Hugging Face checkpoint folder (or object-store URI) of the model; None: the checkpoint "
+        "under <storage_root>/models/<id>, which the embedded models (smollm2-135m-instruct, engram-tiny) "
+        "are bootstrapped to when missing.",
     )
     chat_template: str | None = Field(
         None, description="Jinja chat template replacing the checkpoint's own; None keeps the checkpoint's."

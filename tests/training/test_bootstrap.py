@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
-from cluster.errors import NotFoundError
+from cluster.errors import ConfigError, NotFoundError
 from cluster.settings import load_settings
-from training.bootstrap import MARKER, bootstrap_model, ensure_base_model
+from training import bootstrap
+from training.bootstrap import MARKER, SMOLLM2_GGUF_SHA256, bootstrap_model, ensure_base_model
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -64,3 +66,48 @@ def test_registry_resolves_the_embedded_default_and_refuses_unknown_models(tmp_p
     with pytest.raises(NotFoundError) as e:
         ensure_base_model(settings, "qwen")
     assert e.value.param == "model"
+
+
+# -- SmolLM2, the real instruction-tuned model ---------------------------------------------------
+
+SMOLLM2 = "smollm2-135m-instruct"
+
+
+@pytest.mark.slow
+def test_smollm2_is_a_real_instruct_model_converted_from_its_checked_gguf(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = bootstrap_model(tmp_path / SMOLLM2, SMOLLM2)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"] and config["dtype"] == "bfloat16"
+    assert "quantization_config" not in config
+    marker = json.loads((folder / MARKER).read_text())
+    assert marker["model"] == SMOLLM2 and marker["gguf_sha256"] == SMOLLM2_GGUF_SHA256
+
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    assert 134_000_000 < sum(p.numel() for p in model.parameters()) < 135_000_000
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert tokenizer.chat_template and "<|im_start|>" in tokenizer.chat_template
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        out = model.generate(**prompt, max_new_tokens=12, do_sample=False)
+    answer = tokenizer.decode(out[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert "Paris" in answer, answer
+
+
+def test_a_changed_smollm2_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bootstrap, "SMOLLM2_GGUF_SHA256", "0" * 64)
+    with pytest.raises(ConfigError, match="not the pinned 0000"):
+        bootstrap_model(tmp_path / SMOLLM2, SMOLLM2)
+    assert not (tmp_path / SMOLLM2).exists()
+
+
+def test_only_embedded_models_bootstrap(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="'llama-70b' is not an embedded model"):
+        bootstrap_model(tmp_path / "x", "llama-70b")
