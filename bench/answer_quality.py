@@ -23,7 +23,6 @@ import json
 import re
 import string
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import datetime
@@ -32,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import served
+from bench.common import json_stdout, scratch, served
 from bench.embedders import DATA, DEV, evidence_ids
 from cluster import Storage, load_settings
 
@@ -87,9 +86,10 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=0, help="at most this many per chat (0: all)")
     parser.add_argument("--max-tokens", type=int, default=32)
     args = parser.parse_args()
+    stdout = json_stdout()
     files = [p for p in sorted(DATA.glob("Chat_*.json")) if (p.name in DEV) == (args.split == "dev")]
     settings = load_settings(
-        storage_root=tempfile.mkdtemp(prefix="engram-answer-quality-"),
+        storage_root=scratch("engram-answer-quality-"),
         api={"admin_key": ADMIN, "builder_interval_s": 0.5},
         llm={"base_models": {MODEL: {"dtype": "bfloat16"}}, "min_replicas": 1, "max_replicas": 1},
     )
@@ -164,7 +164,7 @@ def main() -> None:
         "all": summary(scored),
         **{f"category_{c}": summary([r for r in scored if r["category"] == c]) for c in categories},
     }
-    print(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1), file=stdout, flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 from cluster import Settings
 
@@ -36,6 +36,15 @@ def timed(fn: Callable[[int], object], n: int, concurrency: int = 1) -> dict[str
 
     with ThreadPoolExecutor(concurrency) as pool:
         return percentiles(list(pool.map(one, range(n))))
+
+
+def json_stdout() -> TextIO:
+    """Where the benchmark's JSON goes, alone: standard output as it is now. File descriptor 1 is
+    sent to standard error from here on, since vLLM and Ray (its processes too) log to it."""
+    sys.stdout.flush()
+    stdout = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    return stdout
 
 
 def scratch(prefix: str) -> str:

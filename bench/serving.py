@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import secrets
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -46,7 +45,7 @@ import psutil
 from rich.console import Console
 
 from actors import Adapter, ModelRegistry
-from bench.common import free_port, percentiles, scratch, served
+from bench.common import free_port, json_stdout, percentiles, scratch, served
 from cluster import Settings, load_settings
 from serving import Generation, LLMServer
 from training import ensure_base_model, random_adapter
@@ -457,9 +456,7 @@ def main() -> None:
     if args.quick:
         args.requests, args.max_tokens = 8, 16
     pairs = args.memory_pairs or args.requests
-    sys.stdout.flush()
-    stdout = os.fdopen(os.dup(1), "w")  # the JSON's alone: vLLM and Ray log to fd 1, sent to stderr
-    os.dup2(2, 1)
+    stdout = json_stdout()
 
     settings = load_settings(
         storage_root=args.storage_root or scratch("engram-serving-"),

@@ -24,7 +24,6 @@ import json
 import os
 import secrets
 import statistics
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 from fastapi import FastAPI, Request  # here, not in the functions: FastAPI reads the annotations from globals
 from fastapi.responses import StreamingResponse
 
-from bench.common import free_port, scratch
+from bench.common import free_port, json_stdout, scratch
 from bench.serving import (
     ADMIN,
     BASE,
@@ -169,9 +168,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32, help="requests per load")
     parser.add_argument("--max-tokens", type=int, default=64, help="completion length of each request")
     args = parser.parse_args()
-    sys.stdout.flush()
-    stdout = os.fdopen(os.dup(1), "w")  # the JSON's alone: vLLM and Ray log to fd 1, sent to stderr
-    os.dup2(2, 1)
+    stdout = json_stdout()
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray

@@ -25,8 +25,10 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,25 @@ def read_source(source: str, settings: Settings) -> tuple[str, bytes]:
         raise NotFoundError(f"cannot read {source}: {e}", param="source") from e
 
 
+@contextmanager
+def local_file(source: str, settings: Settings) -> Iterator[Path]:
+    """A local path holding ``source``: the file itself, or a copy of an object-store file in named
+    scratch for the length of the block."""
+    if not is_object_store(source):
+        path = Path(source)
+        try:
+            path.stat()
+        except OSError as e:
+            raise NotFoundError(f"cannot read {source}: {e.strerror or e}", param="source") from e
+        yield path
+        return
+    name, data = read_source(source, settings)
+    with tempfile.TemporaryDirectory(prefix="engram-ingest-") as scratch:  # named scratch
+        local = Path(scratch) / name
+        local.write_bytes(data)
+        yield local
+
+
 def known_tenant(settings: Settings, tenant_id: str) -> str:
     """``tenant_id`` if the control plane has it; NotFoundError otherwise."""
     from actors import TenantDirectory
@@ -135,17 +156,12 @@ def bootstrap(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[s
 
 
 def ingest(settings: Settings, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
-    import tempfile
-
     from memory import TenantStore, ingest_file
 
     store = TenantStore(Storage.of(settings), known_tenant(settings, args.tenant))
     files = []
     for source in args.sources:
-        name, data = read_source(source, settings)
-        with tempfile.TemporaryDirectory(prefix="engram-ingest-") as scratch:  # named scratch
-            local = Path(scratch) / name
-            local.write_bytes(data)
+        with local_file(source, settings) as local:
             report = ingest_file(store, local, settings.ingest)
         log.info(
             "%s: %d rows, %d accepted, %d quarantined",

